@@ -1,0 +1,139 @@
+//! The closed sets of values stored as text columns (each has a CHECK in the migration).
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What an account may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Role {
+    /// A person who books seats.
+    #[sea_orm(string_value = "RESIDENT")]
+    Resident,
+    /// Manages its center's staff, and everything a scheduler does.
+    #[sea_orm(string_value = "CENTER_ADMIN")]
+    CenterAdmin,
+    /// Venues, performances and allocations of its center, and everything an usher does.
+    #[sea_orm(string_value = "SCHEDULER")]
+    Scheduler,
+    /// Checks tickets in at the door.
+    #[sea_orm(string_value = "USHER")]
+    Usher,
+}
+
+/// What kind of place a venue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum VenueKind {
+    /// A theatre with a stage.
+    #[sea_orm(string_value = "THEATER")]
+    Theater,
+    /// A multi-purpose hall.
+    #[sea_orm(string_value = "HALL")]
+    Hall,
+    /// An exhibition gallery.
+    #[sea_orm(string_value = "GALLERY")]
+    Gallery,
+    /// An open-air site.
+    #[sea_orm(string_value = "OUTDOOR")]
+    Outdoor,
+}
+
+/// How a venue's places are sold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum SeatingMode {
+    /// Numbered seats.
+    #[sea_orm(string_value = "RESERVED")]
+    Reserved,
+    /// A capacity, no seat numbers.
+    #[sea_orm(string_value = "GENERAL_ADMISSION")]
+    GeneralAdmission,
+}
+
+/// What a performance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[allow(missing_docs)]
+pub enum PerformanceCategory {
+    #[sea_orm(string_value = "OPERA")]
+    Opera,
+    #[sea_orm(string_value = "DRAMA")]
+    Drama,
+    #[sea_orm(string_value = "CONCERT")]
+    Concert,
+    #[sea_orm(string_value = "DANCE")]
+    Dance,
+    #[sea_orm(string_value = "GALA")]
+    Gala,
+    #[sea_orm(string_value = "EXHIBITION")]
+    Exhibition,
+    #[sea_orm(string_value = "SPORT")]
+    Sport,
+    #[sea_orm(string_value = "LECTURE")]
+    Lecture,
+    #[sea_orm(string_value = "OTHER")]
+    Other,
+}
+
+/// Where a performance is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum PerformanceStatus {
+    /// Being prepared; visible to the host center's staff only.
+    #[sea_orm(string_value = "DRAFT")]
+    Draft,
+    /// Public, and bookable inside its booking window.
+    #[sea_orm(string_value = "PUBLISHED")]
+    Published,
+    /// Called off; all its bookings are cancelled.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+/// Where a seasonal allocation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum AllocationStatus {
+    /// Waiting for the other party's answer.
+    #[sea_orm(string_value = "PROPOSED")]
+    Proposed,
+    /// Agreed; exchange sessions may be scheduled on it.
+    #[sea_orm(string_value = "ACCEPTED")]
+    Accepted,
+    /// Refused by the other party.
+    #[sea_orm(string_value = "DECLINED")]
+    Declined,
+    /// Taken back by its proposer.
+    #[sea_orm(string_value = "WITHDRAWN")]
+    Withdrawn,
+}
+
+/// Whether a booking stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum BookingStatus {
+    /// The booking holds its tickets.
+    #[sea_orm(string_value = "CONFIRMED")]
+    Confirmed,
+    /// Cancelled by the resident or with the performance.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+/// Where a ticket is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum TicketStatus {
+    /// Admits its holder.
+    #[sea_orm(string_value = "VALID")]
+    Valid,
+    /// Scanned at the door.
+    #[sea_orm(string_value = "CHECKED_IN")]
+    CheckedIn,
+    /// No longer admits anyone.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}

@@ -1,0 +1,17 @@
+//! sea-orm entities, one module per table. They mirror the migrations and know nothing of
+//! GraphQL or of the rules that the domain layer applies.
+
+pub mod account;
+pub mod booking;
+pub mod center;
+pub mod enums;
+pub mod inventory;
+pub mod login_attempt;
+pub mod performance;
+pub mod refresh_session;
+pub mod resident_hold;
+pub mod seasonal_allocation;
+pub mod seat;
+pub mod ticket;
+pub mod venue;
+pub mod venue_share;

@@ -1,0 +1,26 @@
+//! The `ticket` table.
+
+use crate::enums::TicketStatus;
+use sea_orm::entity::prelude::*;
+
+/// Admission for one seat or place.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "ticket")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub booking_id: i64,
+    pub performance_id: i64,
+    pub inventory_id: i64,
+    pub seat_id: Option<i64>,
+    pub code: String,
+    pub status: TicketStatus,
+    pub checked_in_at: Option<DateTimeUtc>,
+    pub checked_in_by: Option<i64>,
+}
+
+/// No relations are declared: the domain layer joins explicitly where it needs to.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,60 @@
+//! Schema migrations for Zouqin, written once for SQLite and PostgreSQL.
+//!
+//! The DDL is plain SQL with three placeholders that [`ddl`] fills per backend, so the
+//! constraints that carry the invariants of DOMAIN.md (named CHECKs, partial unique
+//! indexes, foreign keys) read exactly as the database will see them.
+
+pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+mod m20261128_000001_create_centers_and_accounts;
+mod m20261128_000002_create_venues_and_seats;
+mod m20261128_000003_create_allocations_and_performances;
+mod m20261128_000004_create_bookings_and_tickets;
+
+/// Lists every migration in the order it runs.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_centers_and_accounts::Migration),
+            Box::new(m20261128_000002_create_venues_and_seats::Migration),
+            Box::new(m20261128_000003_create_allocations_and_performances::Migration),
+            Box::new(m20261128_000004_create_bookings_and_tickets::Migration),
+        ]
+    }
+}
+
+/// Runs each `;`-separated statement of `sql`, after replacing the backend placeholders:
+/// `{PK}` an auto-increment 64-bit primary key, `{ID}` a 64-bit reference, `{TS}` an instant.
+///
+/// On SQLite instants are RFC 3339 text written by one encoder (sqlx's), so their order as
+/// text is their order in time; on PostgreSQL they are `timestamptz`.
+pub(crate) async fn ddl(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    let (pk, id, ts) = match backend {
+        DbBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "BIGINT", "TIMESTAMPTZ"),
+        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "TEXT"),
+    };
+    let sql = sql
+        .replace("{PK}", pk)
+        .replace("{ID}", id)
+        .replace("{TS}", ts);
+    let conn = manager.get_connection();
+    for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
+/// Drops the tables named, children first.
+pub(crate) async fn drop_tables(manager: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    for table in tables {
+        conn.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+            .await?;
+    }
+    Ok(())
+}

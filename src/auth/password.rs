@@ -1,0 +1,103 @@
+//! Password hashing with argon2id, off the async worker threads.
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::error::{AppError, AppResult};
+
+/// Fewest characters a password may have.
+pub const MIN_LEN: usize = 10;
+/// Most characters a password may have: longer ones are refused so that nobody can make the
+/// server hash megabytes (hash flooding).
+pub const MAX_LEN: usize = 256;
+
+/// OWASP's recommended argon2id parameters (Password Storage Cheat Sheet): 19 MiB of
+/// memory, 2 iterations, 1 degree of parallelism.
+fn argon2() -> Argon2<'static> {
+    let params =
+        Params::new(19 * 1024, 2, 1, None).expect("BUG: constant argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// At most this many hashes run at once, so a login storm queues here instead of taking
+/// every core from the requests that serve pages.
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Arc::new(Semaphore::new((cores / 2).max(1)))
+});
+
+/// A hash of a random password, verified when the email is unknown so that an unknown
+/// email costs the same time as a wrong password.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::encode_b64(b"zouqin-dummy-salt").expect("BUG: constant salt is valid");
+    argon2()
+        .hash_password(crate::auth::random_token(24).as_bytes(), &salt)
+        .expect("BUG: hashing a constant-length password succeeds")
+        .to_string()
+});
+
+/// Checks a new password's length; `field` names the input field for the error.
+pub fn validate(password: &str, field: &str) -> AppResult<()> {
+    let len = password.chars().count();
+    if len < MIN_LEN {
+        return Err(AppError::bad_input(
+            field,
+            format!("the password must have at least {MIN_LEN} characters"),
+        ));
+    }
+    if len > MAX_LEN {
+        return Err(AppError::bad_input(
+            field,
+            format!("the password must have at most {MAX_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    let _permit = HASHING
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(format!("hashing semaphore: {e}")))?;
+    Ok(tokio::task::spawn_blocking(work).await?)
+}
+
+/// Hashes a password into a PHC string.
+pub async fn hash(password: String) -> AppResult<String> {
+    blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::fill(&mut salt);
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(format!("salt: {e}")))?;
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::Internal(format!("hash: {e}")))
+    })
+    .await?
+}
+
+/// Verifies a password against a PHC string, or against the dummy hash when `phc` is None.
+pub async fn verify(password: String, phc: Option<String>) -> AppResult<bool> {
+    blocking(move || {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| DUMMY_HASH.clone());
+        let Ok(parsed) = PasswordHash::new(&phc) else {
+            return false;
+        };
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        known && matches
+    })
+    .await
+}
+
+/// Computes the dummy hash ahead of the first login, so it never costs a request.
+pub fn warm_up() {
+    LazyLock::force(&DUMMY_HASH);
+}

@@ -1,0 +1,116 @@
+//! Access tokens: HS256 JWTs, 15 minutes, with the algorithm, issuer and audience pinned.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::enums::Role;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::Identity;
+use crate::config::Secret;
+use crate::error::{AppError, AppResult};
+
+/// Issuer of every token.
+pub const ISSUER: &str = "zouqin";
+/// Audience of every access token.
+pub const AUDIENCE: &str = "zouqin-api";
+/// Lifetime of an access token.
+pub const ACCESS_TTL: Duration = Duration::minutes(15);
+/// Clock skew tolerated when checking `exp`.
+const LEEWAY_SECS: u64 = 5;
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The account id.
+    pub sub: String,
+    /// The account's role.
+    pub role: Role,
+    /// The staff member's center id (absent for residents).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub center: Option<i64>,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// Unique token id.
+    pub jti: String,
+}
+
+/// Signs and verifies access tokens with one HS256 key.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys([redacted])")
+    }
+}
+
+impl TokenKeys {
+    /// Keys from the configured secret.
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = false;
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes())
+                .expect("BUG: HMAC accepts keys of any length"),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes())
+                .expect("BUG: HMAC accepts keys of any length"),
+            validation,
+        }
+    }
+
+    /// Issues an access token for `identity`; returns it with its expiry.
+    pub fn issue(
+        &self,
+        identity: &Identity,
+        now: DateTime<Utc>,
+    ) -> AppResult<(String, DateTime<Utc>)> {
+        let expires_at = now + ACCESS_TTL;
+        let claims = Claims {
+            sub: identity.account_id.to_string(),
+            role: identity.role,
+            center: identity.center_id,
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+            jti: super::random_token(16),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))?;
+        Ok((token, expires_at))
+    }
+
+    /// Verifies a token: signature, algorithm, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> AppResult<Identity> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| AppError::Unauthenticated("invalid or expired access token".to_owned()))?;
+        let claims = data.claims;
+        let account_id = claims
+            .sub
+            .parse()
+            .map_err(|_| AppError::Unauthenticated("invalid access token".to_owned()))?;
+        let staff = claims.role != Role::Resident;
+        if staff != claims.center.is_some() {
+            return Err(AppError::Unauthenticated("invalid access token".to_owned()));
+        }
+        Ok(Identity {
+            account_id,
+            role: claims.role,
+            center_id: claims.center,
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! Reading: centers, venues and performances as each caller may see them, with keyset
+//! pagination.
+//!
+//! Visibility lives here, in one place: a DRAFT exists only for its host center's staff;
+//! PUBLISHED and CANCELLED performances are public.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::enums::{PerformanceCategory, PerformanceStatus};
+use entity::{center, performance, venue};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, Statement,
+};
+
+use crate::auth::Caller;
+use crate::error::AppResult;
+
+/// All centers, by id.
+pub async fn centers(conn: &impl ConnectionTrait) -> AppResult<Vec<center::Model>> {
+    Ok(center::Entity::find()
+        .order_by_asc(center::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// The condition that hides drafts from everyone but their host center's staff.
+pub fn visible_to(caller: &Caller) -> Condition {
+    let public = performance::Column::Status.ne(PerformanceStatus::Draft);
+    match caller.staff_center() {
+        Some(center) => Condition::any()
+            .add(public)
+            .add(performance::Column::HostCenterId.eq(center)),
+        None => Condition::all().add(public),
+    }
+}
+
+/// A performance the caller may see.
+pub async fn performance(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<Option<performance::Model>> {
+    Ok(performance::Entity::find_by_id(id)
+        .filter(visible_to(caller))
+        .one(conn)
+        .await?)
+}
+
+/// The filters of `performances(filter:)`.
+#[derive(Debug, Clone, Default)]
+pub struct PerformanceFilter {
+    /// Hosted by this center.
+    pub host_center_id: Option<i64>,
+    /// Originating from this center.
+    pub origin_center_id: Option<i64>,
+    /// Of this category.
+    pub category: Option<PerformanceCategory>,
+    /// Starting at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Starting before.
+    pub to: Option<DateTime<Utc>>,
+    /// Words in the title or description (case-insensitive).
+    pub search: Option<String>,
+    /// In this status.
+    pub status: Option<PerformanceStatus>,
+    /// Only at this venue.
+    pub venue_id: Option<i64>,
+}
+
+/// A position in the (startsAt, id) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The performance's start.
+    pub starts_at: DateTime<Utc>,
+    /// Its id (breaks ties).
+    pub id: i64,
+}
+
+/// Which page to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    /// The first `n` after a position (or from the start).
+    Forward {
+        /// Exclusive start.
+        after: Option<Position>,
+        /// How many.
+        first: u64,
+    },
+    /// The last `n` before a position (or up to the end).
+    Backward {
+        /// Exclusive end.
+        before: Option<Position>,
+        /// How many.
+        last: u64,
+    },
+}
+
+/// One page of performances, in (startsAt, id) order.
+#[derive(Debug)]
+pub struct PerformancePage {
+    /// The rows.
+    pub items: Vec<performance::Model>,
+    /// More exist after the last one.
+    pub has_next: bool,
+    /// More exist before the first one.
+    pub has_previous: bool,
+    /// How many match the filter in all.
+    pub total: u64,
+}
+
+fn filtered(caller: &Caller, filter: &PerformanceFilter) -> Select<performance::Entity> {
+    let mut query = performance::Entity::find().filter(visible_to(caller));
+    if let Some(id) = filter.host_center_id {
+        query = query.filter(performance::Column::HostCenterId.eq(id));
+    }
+    if let Some(id) = filter.origin_center_id {
+        query = query.filter(performance::Column::OriginCenterId.eq(id));
+    }
+    if let Some(id) = filter.venue_id {
+        query = query.filter(performance::Column::VenueId.eq(id));
+    }
+    if let Some(category) = filter.category {
+        query = query.filter(performance::Column::Category.eq(category));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(performance::Column::Status.eq(status));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(performance::Column::StartsAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(performance::Column::StartsAt.lt(to));
+    }
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let pattern = format!(
+            "%{}%",
+            search
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let like = |col: performance::Column| {
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        query = query.filter(
+            Condition::any()
+                .add(like(performance::Column::Title))
+                .add(like(performance::Column::Description)),
+        );
+    }
+    query
+}
+
+fn after(position: Position) -> Condition {
+    Condition::any()
+        .add(performance::Column::StartsAt.gt(position.starts_at))
+        .add(
+            Condition::all()
+                .add(performance::Column::StartsAt.eq(position.starts_at))
+                .add(performance::Column::Id.gt(position.id)),
+        )
+}
+
+fn before(position: Position) -> Condition {
+    Condition::any()
+        .add(performance::Column::StartsAt.lt(position.starts_at))
+        .add(
+            Condition::all()
+                .add(performance::Column::StartsAt.eq(position.starts_at))
+                .add(performance::Column::Id.lt(position.id)),
+        )
+}
+
+/// `performances(filter:, first:, after:, last:, before:)`.
+pub async fn performances(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    filter: &PerformanceFilter,
+    page: Page,
+) -> AppResult<PerformancePage> {
+    let total = filtered(caller, filter).count(conn).await?;
+    match page {
+        Page::Forward { after: from, first } => {
+            let mut query = filtered(caller, filter);
+            if let Some(position) = from {
+                query = query.filter(after(position));
+            }
+            let mut items = query
+                .order_by_asc(performance::Column::StartsAt)
+                .order_by_asc(performance::Column::Id)
+                .limit(first + 1)
+                .all(conn)
+                .await?;
+            let has_next = items.len() as u64 > first;
+            items.truncate(first as usize);
+            Ok(PerformancePage {
+                items,
+                has_next,
+                has_previous: from.is_some(),
+                total,
+            })
+        }
+        Page::Backward { before: to, last } => {
+            let mut query = filtered(caller, filter);
+            if let Some(position) = to {
+                query = query.filter(before(position));
+            }
+            let mut items = query
+                .order_by_desc(performance::Column::StartsAt)
+                .order_by_desc(performance::Column::Id)
+                .limit(last + 1)
+                .all(conn)
+                .await?;
+            let has_previous = items.len() as u64 > last;
+            items.truncate(last as usize);
+            items.reverse();
+            Ok(PerformancePage {
+                items,
+                has_next: to.is_some(),
+                has_previous,
+                total,
+            })
+        }
+    }
+}
+
+/// A page of venues, by id.
+pub async fn venues(
+    conn: &impl ConnectionTrait,
+    center_id: Option<i64>,
+    after_id: Option<i64>,
+    first: u64,
+) -> AppResult<(Vec<venue::Model>, bool, u64)> {
+    let mut query = venue::Entity::find();
+    if let Some(center) = center_id {
+        query = query.filter(venue::Column::CenterId.eq(center));
+    }
+    let total = query.clone().count(conn).await?;
+    if let Some(id) = after_id {
+        query = query.filter(venue::Column::Id.gt(id));
+    }
+    let mut items = query
+        .order_by_asc(venue::Column::Id)
+        .limit(first + 1)
+        .all(conn)
+        .await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok((items, has_next, total))
+}
+
+#[derive(Debug, FromQueryResult)]
+struct FreeCount {
+    performance_id: i64,
+    free: i64,
+}
+
+/// Free seats or places per published performance, in one query for many performances.
+pub async fn free_counts(conn: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT performance_id, COUNT(*) AS free FROM inventory \
+         WHERE booking_id IS NULL AND performance_id IN ({}) GROUP BY performance_id",
+        placeholders.join(", ")
+    );
+    let rows = FreeCount::find_by_statement(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        sql,
+        ids.iter().map(|id| (*id).into()),
+    ))
+    .all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.performance_id, r.free))
+        .collect())
+}
+
+/// How many seats a performance still has for sale: its capacity while a draft, nothing
+/// once cancelled, otherwise its free inventory.
+pub fn seats_available(perf: &performance::Model, free: Option<i64>) -> i32 {
+    match perf.status {
+        PerformanceStatus::Draft => perf.capacity,
+        PerformanceStatus::Cancelled => 0,
+        PerformanceStatus::Published => free.unwrap_or(0) as i32,
+    }
+}

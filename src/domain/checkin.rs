@@ -1,0 +1,89 @@
+//! Checking tickets in at the door.
+
+use chrono::Duration;
+use entity::enums::{Role, TicketStatus};
+use entity::{performance, ticket};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use super::booking::normalise_code;
+use super::now;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+
+/// A ticket of the caller's center's performance, by code (`NOT_FOUND` for any other).
+pub async fn find_for_staff(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    code: &str,
+) -> AppResult<(ticket::Model, performance::Model)> {
+    let staff = caller.staff(Role::Usher)?;
+    let code = normalise_code(code);
+    let ticket = ticket::Entity::find()
+        .filter(ticket::Column::Code.eq(code))
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    let perf = performance::Entity::find_by_id(ticket.performance_id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    if perf.host_center_id != staff.center_id {
+        return Err(AppError::NotFound("ticket"));
+    }
+    Ok((ticket, perf))
+}
+
+/// `checkInTicket`: VALID → CHECKED_IN, once, by staff of the host center, from
+/// `opens_before` before the start until the end.
+pub async fn check_in(
+    conn: &DatabaseConnection,
+    caller: &Caller,
+    code: &str,
+    opens_before: Duration,
+) -> AppResult<ticket::Model> {
+    let staff = caller.staff(Role::Usher)?;
+    let (ticket, perf) = find_for_staff(conn, caller, code).await?;
+    match ticket.status {
+        TicketStatus::Cancelled => return Err(AppError::conflict("the ticket is cancelled")),
+        TicketStatus::CheckedIn => {
+            return Err(AppError::AlreadyCheckedIn {
+                checked_in_at: ticket.checked_in_at.unwrap_or_else(now),
+            });
+        }
+        TicketStatus::Valid => {}
+    }
+    let now = now();
+    if now < perf.starts_at - opens_before {
+        return Err(AppError::conflict(format!(
+            "check-in opens at {}",
+            (perf.starts_at - opens_before).to_rfc3339()
+        )));
+    }
+    if now >= perf.ends_at {
+        return Err(AppError::conflict("the performance is over"));
+    }
+    // The conditional update is the guard: two ushers scanning at once, on any instances,
+    // change the row once; the other sees ALREADY_CHECKED_IN.
+    let changed = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::CheckedIn))
+        .col_expr(ticket::Column::CheckedInAt, Expr::value(now))
+        .col_expr(ticket::Column::CheckedInBy, Expr::value(staff.account_id))
+        .filter(ticket::Column::Id.eq(ticket.id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
+        .exec(conn)
+        .await?;
+    let current = ticket::Entity::find_by_id(ticket.id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    if changed.rows_affected == 1 {
+        return Ok(current);
+    }
+    match current.status {
+        TicketStatus::CheckedIn => Err(AppError::AlreadyCheckedIn {
+            checked_in_at: current.checked_in_at.unwrap_or(now),
+        }),
+        _ => Err(AppError::conflict("the ticket is cancelled")),
+    }
+}

@@ -1,0 +1,612 @@
+//! Performances: scheduling, updating, publishing and cancelling.
+//!
+//! "No two live sessions overlap at one venue" is enforced inside the transaction that
+//! writes the performance: it first bumps the venue's `lock_version` (a row lock on
+//! PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serializes writers), then looks for an
+//! overlapping non-cancelled session. Two concurrent schedules for one venue therefore run
+//! one after the other, and the second sees the first.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::enums::{PerformanceCategory, PerformanceStatus, Role, SeatingMode};
+use entity::{performance, seasonal_allocation, venue};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Set, Statement,
+};
+
+use super::season::Season;
+use super::{allocations, now, text, venues};
+use crate::auth::{Caller, Staff};
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::realtime::{AvailabilityEvent, Realtime};
+
+/// Default number of tickets one resident may hold for a performance.
+pub const DEFAULT_PER_RESIDENT_LIMIT: i32 = 4;
+/// Longest a single session may last.
+const MAX_DURATION: Duration = Duration::days(31);
+
+/// A `schedulePerformance` input with its shape already checked by the GraphQL layer.
+#[derive(Debug, Clone)]
+pub struct NewPerformance {
+    /// The venue.
+    pub venue_id: i64,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: PerformanceCategory,
+    /// Start.
+    pub starts_at: DateTime<Utc>,
+    /// End.
+    pub ends_at: DateTime<Utc>,
+    /// Price in cents.
+    pub price_cents: Option<i32>,
+    /// Per-resident ticket limit.
+    pub per_resident_limit: Option<i32>,
+    /// Explicit opening of the booking window.
+    pub booking_opens_at: Option<DateTime<Utc>>,
+    /// Explicit close of the booking window.
+    pub booking_closes_at: Option<DateTime<Utc>>,
+    /// Whose production it is (default: the host, or the allocation's provider).
+    pub origin_center_id: Option<i64>,
+    /// The allocation this exchange session counts against.
+    pub allocation_id: Option<i64>,
+}
+
+/// An `updatePerformance` input: absent fields keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct PerformanceChanges {
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Start.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Price in cents.
+    pub price_cents: Option<i32>,
+    /// Per-resident limit.
+    pub per_resident_limit: Option<i32>,
+    /// Booking window opening.
+    pub booking_opens_at: Option<DateTime<Utc>>,
+    /// Booking window close.
+    pub booking_closes_at: Option<DateTime<Utc>>,
+}
+
+struct Checked {
+    title: String,
+    description: String,
+    price_cents: i32,
+    per_resident_limit: i32,
+}
+
+fn check_fields(
+    title: &str,
+    description: &str,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    price_cents: i32,
+    per_resident_limit: i32,
+    opens: Option<DateTime<Utc>>,
+    closes: Option<DateTime<Utc>>,
+) -> AppResult<Checked> {
+    let title = text("title", title, 200)?;
+    let description = description.trim().to_owned();
+    if description.chars().count() > 5000 {
+        return Err(AppError::bad_input(
+            "description",
+            "must have at most 5000 characters",
+        ));
+    }
+    if ends_at <= starts_at {
+        return Err(AppError::bad_input(
+            "endsAt",
+            "endsAt must be after startsAt",
+        ));
+    }
+    if ends_at - starts_at > MAX_DURATION {
+        return Err(AppError::bad_input(
+            "endsAt",
+            "a session lasts at most 31 days",
+        ));
+    }
+    if !(0..=100_000_000).contains(&price_cents) {
+        return Err(AppError::bad_input(
+            "priceCents",
+            "must be between 0 and 100000000",
+        ));
+    }
+    if !(1..=100).contains(&per_resident_limit) {
+        return Err(AppError::bad_input(
+            "perResidentLimit",
+            "must be between 1 and 100",
+        ));
+    }
+    if let Some(closes) = closes
+        && closes > starts_at
+    {
+        return Err(AppError::bad_input(
+            "bookingClosesAt",
+            "the booking window must close no later than the start",
+        ));
+    }
+    if let Some(opens) = opens
+        && opens >= closes.unwrap_or(starts_at)
+    {
+        return Err(AppError::bad_input(
+            "bookingOpensAt",
+            "the booking window must open before it closes",
+        ));
+    }
+    Ok(Checked {
+        title,
+        description,
+        price_cents,
+        per_resident_limit,
+    })
+}
+
+/// Bumps the venue's lock version: from here to commit, no other transaction schedules at it.
+async fn lock_venue(conn: &impl ConnectionTrait, venue_id: i64) -> AppResult<()> {
+    venue::Entity::update_many()
+        .col_expr(
+            venue::Column::LockVersion,
+            Expr::col(venue::Column::LockVersion).add(1),
+        )
+        .filter(venue::Column::Id.eq(venue_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// `CONFLICT` naming a live session at the venue whose `[start, end)` meets this one.
+async fn refuse_overlap(
+    conn: &impl ConnectionTrait,
+    venue_id: i64,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    except: Option<i64>,
+) -> AppResult<()> {
+    let mut query = performance::Entity::find()
+        .filter(performance::Column::VenueId.eq(venue_id))
+        .filter(performance::Column::Status.ne(PerformanceStatus::Cancelled))
+        .filter(performance::Column::StartsAt.lt(ends_at))
+        .filter(performance::Column::EndsAt.gt(starts_at));
+    if let Some(id) = except {
+        query = query.filter(performance::Column::Id.ne(id));
+    }
+    match query.one(conn).await? {
+        Some(other) => Err(AppError::Conflict {
+            message: format!(
+                "the venue is booked for \"{}\" from {} to {}",
+                other.title,
+                other.starts_at.to_rfc3339(),
+                other.ends_at.to_rfc3339()
+            ),
+            with: Some(crate::ids::encode(crate::ids::Kind::Performance, other.id)),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that a performance may count against `allocation`.
+fn check_allocation(
+    allocation: &seasonal_allocation::Model,
+    host_center_id: i64,
+    origin_center_id: i64,
+    starts_at: DateTime<Utc>,
+) -> AppResult<()> {
+    if allocation.host_center_id != host_center_id {
+        return Err(AppError::bad_input(
+            "allocationId",
+            "an exchange session is hosted by the allocation's host center",
+        ));
+    }
+    if allocation.provider_center_id != origin_center_id {
+        return Err(AppError::bad_input(
+            "originCenterId",
+            "an exchange session originates from the allocation's provider center",
+        ));
+    }
+    let season = Season {
+        year: allocation.year,
+        quarter: allocation.quarter as u32,
+    };
+    if Season::containing(starts_at) != season {
+        return Err(AppError::bad_input(
+            "startsAt",
+            format!(
+                "the session must start between {} and {} (Asia/Shanghai)",
+                season.starts_on(),
+                season.ends_on()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `schedulePerformance`: creates a DRAFT hosted by the caller's center.
+pub async fn schedule(
+    conn: &DatabaseConnection,
+    caller: &Caller,
+    input: NewPerformance,
+) -> AppResult<performance::Model> {
+    let staff = caller.staff(Role::Scheduler)?;
+    if input.starts_at <= now() {
+        return Err(AppError::bad_input(
+            "startsAt",
+            "a new session must start in the future",
+        ));
+    }
+    schedule_as(conn, staff, caller, input).await
+}
+
+/// Schedules as `staff`; the demo loader uses it for historical sessions too.
+pub async fn schedule_as(
+    conn: &DatabaseConnection,
+    staff: Staff,
+    caller: &Caller,
+    input: NewPerformance,
+) -> AppResult<performance::Model> {
+    let venue = venues::find(conn, input.venue_id)
+        .await?
+        .ok_or(AppError::NotFound("venue"))?;
+    if !venues::may_host(conn, &venue, staff.center_id).await? {
+        return Err(AppError::Forbidden(
+            "the venue belongs to another center and is not shared with yours".to_owned(),
+        ));
+    }
+    let checked = check_fields(
+        &input.title,
+        &input.description,
+        input.starts_at,
+        input.ends_at,
+        input.price_cents.unwrap_or(0),
+        input
+            .per_resident_limit
+            .unwrap_or(DEFAULT_PER_RESIDENT_LIMIT),
+        input.booking_opens_at,
+        input.booking_closes_at,
+    )?;
+    let allocation = match input.allocation_id {
+        Some(id) => Some(allocations::visible(conn, caller, id).await?),
+        None => None,
+    };
+    let origin_center_id = input
+        .origin_center_id
+        .or(allocation.as_ref().map(|a| a.provider_center_id))
+        .unwrap_or(staff.center_id);
+    if entity::center::Entity::find_by_id(origin_center_id)
+        .one(conn)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::bad_input("originCenterId", "no such center"));
+    }
+    if let Some(allocation) = &allocation {
+        check_allocation(
+            allocation,
+            staff.center_id,
+            origin_center_id,
+            input.starts_at,
+        )?;
+    }
+    crate::write_txn!(conn, |txn| {
+        lock_venue(txn, venue.id).await?;
+        refuse_overlap(txn, venue.id, input.starts_at, input.ends_at, None).await?;
+        if let Some(allocation) = &allocation {
+            allocations::take_slot(txn, allocation.id).await?;
+        }
+        Ok(performance::ActiveModel {
+            venue_id: Set(venue.id),
+            host_center_id: Set(staff.center_id),
+            origin_center_id: Set(origin_center_id),
+            allocation_id: Set(allocation.as_ref().map(|a| a.id)),
+            title: Set(checked.title.clone()),
+            description: Set(checked.description.clone()),
+            category: Set(input.category),
+            starts_at: Set(input.starts_at),
+            ends_at: Set(input.ends_at),
+            status: Set(PerformanceStatus::Draft),
+            price_cents: Set(checked.price_cents),
+            per_resident_limit: Set(checked.per_resident_limit),
+            booking_opens_at: Set(input.booking_opens_at),
+            booking_closes_at: Set(input.booking_closes_at),
+            capacity: Set(venue.capacity),
+            published_at: Set(None),
+            cancelled_at: Set(None),
+            cancellation_reason: Set(None),
+            lock_version: Set(0),
+            created_at: Set(now()),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?)
+    })
+}
+
+/// Loads a performance that `staff` may manage: hidden (`NOT_FOUND`) from other centers'
+/// staff when it is a draft, `FORBIDDEN` when it is public but hosted elsewhere.
+async fn managed(
+    conn: &impl ConnectionTrait,
+    staff: Staff,
+    id: i64,
+) -> AppResult<performance::Model> {
+    let perf = performance::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("performance"))?;
+    if perf.host_center_id == staff.center_id {
+        Ok(perf)
+    } else if perf.status == PerformanceStatus::Draft {
+        Err(AppError::NotFound("performance"))
+    } else {
+        Err(AppError::Forbidden(
+            "only the host center's staff manage a performance".to_owned(),
+        ))
+    }
+}
+
+/// `updatePerformance`: re-validates the whole performance with the changes applied.
+pub async fn update(
+    conn: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+    changes: PerformanceChanges,
+) -> AppResult<performance::Model> {
+    let staff = caller.staff(Role::Scheduler)?;
+    let current = managed(conn, staff, id).await?;
+    if current.status == PerformanceStatus::Cancelled {
+        return Err(AppError::conflict(
+            "a cancelled performance cannot be changed",
+        ));
+    }
+    let starts_at = changes.starts_at.unwrap_or(current.starts_at);
+    let ends_at = changes.ends_at.unwrap_or(current.ends_at);
+    let opens = changes.booking_opens_at.or(current.booking_opens_at);
+    let closes = changes.booking_closes_at.or(current.booking_closes_at);
+    let times_changed = starts_at != current.starts_at || ends_at != current.ends_at;
+    if times_changed && starts_at <= now() {
+        return Err(AppError::bad_input(
+            "startsAt",
+            "a session must start in the future",
+        ));
+    }
+    let checked = check_fields(
+        changes.title.as_deref().unwrap_or(&current.title),
+        changes
+            .description
+            .as_deref()
+            .unwrap_or(&current.description),
+        starts_at,
+        ends_at,
+        changes.price_cents.unwrap_or(current.price_cents),
+        changes
+            .per_resident_limit
+            .unwrap_or(current.per_resident_limit),
+        opens,
+        closes,
+    )?;
+    if let Some(allocation_id) = current.allocation_id {
+        let allocation = allocations::visible(conn, caller, allocation_id).await?;
+        check_allocation(
+            &allocation,
+            current.host_center_id,
+            current.origin_center_id,
+            starts_at,
+        )?;
+    }
+    crate::write_txn!(conn, |txn| {
+        if times_changed {
+            lock_venue(txn, current.venue_id).await?;
+            refuse_overlap(txn, current.venue_id, starts_at, ends_at, Some(id)).await?;
+        }
+        let mut model: performance::ActiveModel = current.clone().into();
+        model.title = Set(checked.title.clone());
+        model.description = Set(checked.description.clone());
+        model.starts_at = Set(starts_at);
+        model.ends_at = Set(ends_at);
+        model.price_cents = Set(checked.price_cents);
+        model.per_resident_limit = Set(checked.per_resident_limit);
+        model.booking_opens_at = Set(opens);
+        model.booking_closes_at = Set(closes);
+        model.lock_version = Set(current.lock_version + 1);
+        // Optimistic check: a concurrent change (publish, cancel) makes this a conflict.
+        let changed = performance::Entity::update_many()
+            .set(model)
+            .filter(performance::Column::Id.eq(id))
+            .filter(performance::Column::LockVersion.eq(current.lock_version))
+            .filter(performance::Column::Status.ne(PerformanceStatus::Cancelled))
+            .exec(txn)
+            .await?;
+        if changed.rows_affected != 1 {
+            return Err(AppError::conflict(
+                "the performance changed meanwhile; try again",
+            ));
+        }
+        db::found(
+            performance::Entity::find_by_id(id).one(txn).await?,
+            "performance",
+        )
+    })
+}
+
+/// `publishPerformance`: DRAFT → PUBLISHED, creating one inventory row per seat or place.
+pub async fn publish(
+    conn: &DatabaseConnection,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<performance::Model> {
+    let staff = caller.staff(Role::Scheduler)?;
+    publish_as(conn, staff, id).await
+}
+
+/// Publishes as `staff` (also used by the demo loader).
+pub async fn publish_as(
+    conn: &DatabaseConnection,
+    staff: Staff,
+    id: i64,
+) -> AppResult<performance::Model> {
+    let current = managed(conn, staff, id).await?;
+    if current.status != PerformanceStatus::Draft {
+        return Err(AppError::conflict(
+            "only a DRAFT performance can be published",
+        ));
+    }
+    let venue = db::found(venues::find(conn, current.venue_id).await?, "venue")?;
+    crate::write_txn!(conn, |txn| {
+        let now = now();
+        let opens = current.booking_opens_at.unwrap_or(now);
+        let changed = performance::Entity::update_many()
+            .col_expr(
+                performance::Column::Status,
+                Expr::value(PerformanceStatus::Published),
+            )
+            .col_expr(performance::Column::PublishedAt, Expr::value(now))
+            .col_expr(performance::Column::BookingOpensAt, Expr::value(opens))
+            .col_expr(performance::Column::Capacity, Expr::value(venue.capacity))
+            .col_expr(
+                performance::Column::LockVersion,
+                Expr::col(performance::Column::LockVersion).add(1),
+            )
+            .filter(performance::Column::Id.eq(id))
+            .filter(performance::Column::Status.eq(PerformanceStatus::Draft))
+            .exec(txn)
+            .await?;
+        if changed.rows_affected != 1 {
+            return Err(AppError::conflict(
+                "only a DRAFT performance can be published",
+            ));
+        }
+        create_inventory(txn, id, &venue).await?;
+        db::found(
+            performance::Entity::find_by_id(id).one(txn).await?,
+            "performance",
+        )
+    })
+}
+
+/// One inventory row per seat (numbered in preference order: section, row from the stage,
+/// seat) or per general-admission place, made by a single INSERT … SELECT.
+async fn create_inventory(
+    conn: &impl ConnectionTrait,
+    performance_id: i64,
+    venue: &venue::Model,
+) -> AppResult<()> {
+    let backend = conn.get_database_backend();
+    let sql = match venue.seating {
+        SeatingMode::Reserved => {
+            "INSERT INTO inventory (performance_id, seat_id, place_no) \
+             SELECT $1, id, ROW_NUMBER() OVER (ORDER BY section_order, row_rank, number) \
+             FROM seat WHERE venue_id = $2"
+        }
+        SeatingMode::GeneralAdmission => {
+            "INSERT INTO inventory (performance_id, seat_id, place_no) \
+             WITH RECURSIVE places(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM places WHERE n < $2) \
+             SELECT $1, NULL, n FROM places"
+        }
+    };
+    let second = match venue.seating {
+        SeatingMode::Reserved => venue.id,
+        SeatingMode::GeneralAdmission => i64::from(venue.capacity),
+    };
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [performance_id.into(), second.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// `cancelPerformance`: cancels it with every booking and ticket in one transaction, frees
+/// its allocation slot, and tells subscribers.
+pub async fn cancel(
+    conn: &DatabaseConnection,
+    realtime: &Realtime,
+    caller: &Caller,
+    id: i64,
+    reason: &str,
+) -> AppResult<performance::Model> {
+    let staff = caller.staff(Role::Scheduler)?;
+    let reason = text("reason", reason, 2000)?;
+    let current = managed(conn, staff, id).await?;
+    if current.status == PerformanceStatus::Cancelled {
+        return Err(AppError::conflict("the performance is already cancelled"));
+    }
+    let cancelled = crate::write_txn!(conn, |txn| {
+        let now = now();
+        let changed = performance::Entity::update_many()
+            .col_expr(
+                performance::Column::Status,
+                Expr::value(PerformanceStatus::Cancelled),
+            )
+            .col_expr(performance::Column::CancelledAt, Expr::value(now))
+            .col_expr(
+                performance::Column::CancellationReason,
+                Expr::value(reason.clone()),
+            )
+            .col_expr(
+                performance::Column::LockVersion,
+                Expr::col(performance::Column::LockVersion).add(1),
+            )
+            .filter(performance::Column::Id.eq(id))
+            .filter(performance::Column::Status.ne(PerformanceStatus::Cancelled))
+            .exec(txn)
+            .await?;
+        if changed.rows_affected != 1 {
+            return Err(AppError::conflict("the performance is already cancelled"));
+        }
+        cancel_all_bookings(txn, id, now).await?;
+        if let Some(allocation_id) = current.allocation_id {
+            allocations::release_slot(txn, allocation_id).await?;
+        }
+        db::found(
+            performance::Entity::find_by_id(id).one(txn).await?,
+            "performance",
+        )
+    })?;
+    realtime.publish(AvailabilityEvent::whole(id)).await;
+    Ok(cancelled)
+}
+
+async fn cancel_all_bookings(
+    conn: &impl ConnectionTrait,
+    performance_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let backend = conn.get_database_backend();
+    let run = |sql: &'static str, values: Vec<sea_orm::Value>| {
+        Statement::from_sql_and_values(backend, sql, values)
+    };
+    conn.execute_raw(run(
+        "UPDATE ticket SET status = 'CANCELLED' WHERE performance_id = $1 AND status <> 'CANCELLED'",
+        vec![performance_id.into()],
+    ))
+    .await?;
+    conn.execute_raw(run(
+        "UPDATE booking SET status = 'CANCELLED', cancelled_at = $2 WHERE performance_id = $1 AND status = 'CONFIRMED'",
+        vec![performance_id.into(), now.into()],
+    ))
+    .await?;
+    conn.execute_raw(run(
+        "UPDATE inventory SET booking_id = NULL WHERE performance_id = $1 AND booking_id IS NOT NULL",
+        vec![performance_id.into()],
+    ))
+    .await?;
+    conn.execute_raw(run(
+        "DELETE FROM resident_hold WHERE performance_id = $1",
+        vec![performance_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Whether the backend is PostgreSQL (some statements differ).
+pub fn is_postgres(conn: &impl ConnectionTrait) -> bool {
+    conn.get_database_backend() == DbBackend::Postgres
+}

@@ -1,0 +1,202 @@
+//! Booking, tickets and check-in.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::Duration;
+use entity::enums::Role;
+use entity::{performance, ticket};
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use super::types::{Booking, BookingConnection, Ticket, id_connection, parse_id_cursor};
+use super::{caller, page_size, services};
+use crate::auth::Caller;
+use crate::domain::booking::{self, BookingRequest};
+use crate::domain::checkin;
+use crate::error::{AppError, AppResult};
+use crate::ids::{Kind, decode};
+
+/// `bookSeats` input: exactly one of `seatIds` and `quantity`.
+#[derive(InputObject)]
+pub struct BookSeatsInput {
+    /// The performance.
+    pub performance_id: ID,
+    /// These seats, all or nothing.
+    pub seat_ids: Option<Vec<ID>>,
+    /// This many seats (best together) or general-admission places.
+    pub quantity: Option<i32>,
+    /// Makes retries safe: the same key returns the same booking (kept at least 24 h).
+    pub idempotency_key: Option<String>,
+}
+
+/// A ticket the caller may see: its holder, or staff (USHER+) of the host center.
+pub async fn visible_ticket(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<ticket::Model> {
+    let ticket = ticket::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    let booking = booking::visible(conn, caller, ticket.booking_id).await;
+    if booking.is_ok() {
+        return Ok(ticket);
+    }
+    if let Ok(staff) = caller.staff(Role::Usher) {
+        let perf = performance::Entity::find_by_id(ticket.performance_id)
+            .one(conn)
+            .await?;
+        if perf.is_some_and(|p| p.host_center_id == staff.center_id) {
+            return Ok(ticket);
+        }
+    }
+    Err(AppError::NotFound("ticket"))
+}
+
+/// Booking queries.
+#[derive(Default)]
+pub struct BookingQuery;
+
+#[Object]
+impl BookingQuery {
+    /// The signed-in resident's bookings, newest first.
+    async fn my_bookings(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<BookingConnection> {
+        let account = caller(ctx).identity()?.account_id;
+        let first = page_size("first", first)?;
+        let after_id = after
+            .as_deref()
+            .map(|c| parse_id_cursor("B", "after", c))
+            .transpose()?;
+        let (rows, has_next, total) =
+            booking::page(&services(ctx)?.db, Some(account), None, after_id, first).await?;
+        Ok(id_connection(
+            "B",
+            rows,
+            after_id.is_some(),
+            has_next,
+            total,
+            |b| b.id,
+            Booking,
+        ))
+    }
+
+    /// A booking: its holder's, or for the host center's staff.
+    async fn booking(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Booking>> {
+        caller(ctx).identity()?;
+        let id = decode(Kind::Booking, &id)?;
+        Ok(Some(Booking(
+            booking::visible(&services(ctx)?.db, caller(ctx), id).await?,
+        )))
+    }
+
+    /// The bookings of one of the caller's center's performances (SCHEDULER and up).
+    async fn performance_bookings(
+        &self,
+        ctx: &Context<'_>,
+        performance_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<BookingConnection> {
+        let id = decode(Kind::Performance, &performance_id)?;
+        let db = &services(ctx)?.db;
+        booking::for_performance(db, caller(ctx), id).await?;
+        let first = page_size("first", first)?;
+        let after_id = after
+            .as_deref()
+            .map(|c| parse_id_cursor("B", "after", c))
+            .transpose()?;
+        let (rows, has_next, total) = booking::page(db, None, Some(id), after_id, first).await?;
+        Ok(id_connection(
+            "B",
+            rows,
+            after_id.is_some(),
+            has_next,
+            total,
+            |b| b.id,
+            Booking,
+        ))
+    }
+
+    /// A ticket by its code, for the host center's staff (USHER and up).
+    async fn ticket(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> async_graphql::Result<Option<Ticket>> {
+        let (ticket, _) = checkin::find_for_staff(&services(ctx)?.db, caller(ctx), &code).await?;
+        Ok(Some(Ticket(ticket)))
+    }
+}
+
+/// Booking mutations.
+#[derive(Default)]
+pub struct BookingMutation;
+
+#[Object]
+impl BookingMutation {
+    /// Books seats for the signed-in resident: all or nothing.
+    async fn book_seats(
+        &self,
+        ctx: &Context<'_>,
+        input: BookSeatsInput,
+    ) -> async_graphql::Result<Booking> {
+        let caller = caller(ctx);
+        caller.resident()?;
+        let performance_id = decode(Kind::Performance, &input.performance_id)?;
+        let seat_ids = input
+            .seat_ids
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| {
+                        decode(Kind::Seat, id)
+                            .map_err(|_| AppError::bad_input("seatIds", "not a seat id"))
+                    })
+                    .collect::<AppResult<Vec<_>>>()
+            })
+            .transpose()?;
+        let request = BookingRequest::new(
+            performance_id,
+            seat_ids,
+            input.quantity,
+            input.idempotency_key,
+        )?;
+        let services = services(ctx)?;
+        let started = std::time::Instant::now();
+        let result = booking::book(&services.db, &services.realtime, caller, request).await;
+        let outcome = match &result {
+            Ok(_) => "CONFIRMED",
+            Err(err) => err.code(),
+        };
+        metrics::counter!("zouqin_bookings_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("zouqin_booking_seconds").record(started.elapsed().as_secs_f64());
+        Ok(Booking(result?))
+    }
+
+    /// Cancels one of the resident's bookings (until booking closes); its seats are free at once.
+    async fn cancel_booking(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Booking> {
+        let caller = caller(ctx);
+        caller.resident()?;
+        let id = decode(Kind::Booking, &id)?;
+        let services = services(ctx)?;
+        Ok(Booking(
+            booking::cancel(&services.db, &services.realtime, caller, id).await?,
+        ))
+    }
+
+    /// Admits a ticket at the door (staff of the host center).
+    async fn check_in_ticket(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+    ) -> async_graphql::Result<Ticket> {
+        let services = services(ctx)?;
+        let opens_before = Duration::minutes(services.settings.checkin_opens_minutes);
+        Ok(Ticket(
+            checkin::check_in(&services.db, caller(ctx), &code, opens_before).await?,
+        ))
+    }
+}

@@ -1,0 +1,132 @@
+//! Batch loading, so a page of performances with their venues, centers and availability
+//! costs a fixed number of queries whatever its size.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use entity::{account, center, seat, venue};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use crate::domain::catalog;
+
+/// A load failure (cloneable, as DataLoader requires).
+#[derive(Clone, Debug)]
+pub struct LoadError(pub String);
+
+impl From<sea_orm::DbErr> for LoadError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self(err.to_string())
+    }
+}
+
+impl From<crate::error::AppError> for LoadError {
+    fn from(err: crate::error::AppError) -> Self {
+        Self(format!("{err:?}"))
+    }
+}
+
+impl From<LoadError> for crate::error::AppError {
+    fn from(err: LoadError) -> Self {
+        crate::error::AppError::Internal(format!("loader: {}", err.0))
+    }
+}
+
+/// Loads rows by id for one request.
+pub struct DbLoader {
+    db: DatabaseConnection,
+}
+
+impl DbLoader {
+    /// A loader over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// Key: a center id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CenterId(pub i64);
+/// Key: a venue id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VenueId(pub i64);
+/// Key: an account id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountId(pub i64);
+/// Key: a seat id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SeatId(pub i64);
+/// Key: a performance id, for its count of free seats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FreeSeats(pub i64);
+
+impl Loader<CenterId> for DbLoader {
+    type Value = center::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CenterId]) -> Result<HashMap<CenterId, Self::Value>, Self::Error> {
+        let rows = center::Entity::find()
+            .filter(center::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| (CenterId(r.id), r)).collect())
+    }
+}
+
+impl Loader<VenueId> for DbLoader {
+    type Value = venue::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[VenueId]) -> Result<HashMap<VenueId, Self::Value>, Self::Error> {
+        let rows = venue::Entity::find()
+            .filter(venue::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| (VenueId(r.id), r)).collect())
+    }
+}
+
+impl Loader<AccountId> for DbLoader {
+    type Value = account::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[AccountId],
+    ) -> Result<HashMap<AccountId, Self::Value>, Self::Error> {
+        let rows = account::Entity::find()
+            .filter(account::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| (AccountId(r.id), r)).collect())
+    }
+}
+
+impl Loader<SeatId> for DbLoader {
+    type Value = seat::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SeatId]) -> Result<HashMap<SeatId, Self::Value>, Self::Error> {
+        let rows = seat::Entity::find()
+            .filter(seat::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| (SeatId(r.id), r)).collect())
+    }
+}
+
+impl Loader<FreeSeats> for DbLoader {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[FreeSeats],
+    ) -> Result<HashMap<FreeSeats, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let counts = catalog::free_counts(&self.db, &ids).await?;
+        Ok(counts
+            .into_iter()
+            .map(|(id, n)| (FreeSeats(id), n))
+            .collect())
+    }
+}

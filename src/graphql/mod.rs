@@ -1,0 +1,129 @@
+//! The GraphQL layer: schema assembly, request context, and one query/mutation object per
+//! capability. Resolvers read the context, call one domain function and convert types.
+
+pub mod accounts;
+pub mod allocations;
+pub mod booking;
+pub mod catalog;
+pub mod extensions;
+pub mod loaders;
+pub mod scheduling;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, MergedObject, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Caller;
+use crate::auth::token::TokenKeys;
+use crate::config::Settings;
+use crate::domain::accounts::Origin;
+use crate::error::{AppError, AppResult};
+use crate::realtime::Realtime;
+
+/// Depth limit of API.md.
+pub const MAX_DEPTH: usize = 15;
+/// Complexity limit: list fields cost their page size times their children.
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// Everything a resolver may use, shared by all requests.
+#[derive(Clone)]
+pub struct Services {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// Availability events.
+    pub realtime: Realtime,
+    /// Access-token keys.
+    pub keys: TokenKeys,
+    /// Server settings.
+    pub settings: Settings,
+}
+
+/// All query fields.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    catalog::CatalogQuery,
+    accounts::AccountQuery,
+    allocations::AllocationQuery,
+    booking::BookingQuery,
+);
+
+/// All mutation fields.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    accounts::AccountMutation,
+    scheduling::SchedulingMutation,
+    allocations::AllocationMutation,
+    booking::BookingMutation,
+);
+
+/// The schema type.
+pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
+
+/// Builds the schema. `services` is None only for printing the SDL.
+pub fn build(services: Option<Services>) -> AppSchema {
+    let introspection = services.as_ref().is_none_or(|s| s.settings.introspection);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(64)
+    .limit_directives(10)
+    .extension(extensions::ErrorCodes);
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// The SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    build(None).sdl()
+}
+
+/// Per-request data: who is calling and from where, plus the request's DataLoader.
+pub fn request_data(
+    services: &Services,
+    caller: Caller,
+    origin: Origin,
+) -> (Caller, Origin, DataLoader<loaders::DbLoader>) {
+    let loader = DataLoader::new(loaders::DbLoader::new(services.db.clone()), tokio::spawn);
+    (caller, origin, loader)
+}
+
+/// The shared services.
+pub fn services<'a>(ctx: &Context<'a>) -> AppResult<&'a Services> {
+    ctx.data::<Services>()
+        .map_err(|_| AppError::Internal("services missing from the schema".to_owned()))
+}
+
+/// The caller (anonymous when the request carried no token).
+pub fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
+    static ANONYMOUS: Caller = Caller::Anonymous;
+    ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
+}
+
+/// The request's DataLoader.
+pub fn loader<'a>(ctx: &Context<'a>) -> AppResult<&'a DataLoader<loaders::DbLoader>> {
+    ctx.data::<DataLoader<loaders::DbLoader>>()
+        .map_err(|_| AppError::Internal("loader missing from the request".to_owned()))
+}
+
+/// Checks a page size argument: default 20, at most 100.
+pub fn page_size(field: &str, value: Option<i32>) -> AppResult<u64> {
+    match value {
+        None => Ok(20),
+        Some(n) if (0..=100).contains(&n) => Ok(n as u64),
+        Some(_) => Err(AppError::bad_input(
+            field,
+            format!("{field} must be between 0 and 100"),
+        )),
+    }
+}

@@ -1,0 +1,660 @@
+//! Output types. API types are not entities: each wraps a row and resolves the API's shape,
+//! loading related rows through the request's DataLoader.
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject};
+use chrono::{DateTime, FixedOffset, Utc};
+use entity::enums;
+use entity::{account, booking, center, performance, seasonal_allocation, seat, ticket, venue};
+
+use super::loaders::{AccountId, CenterId, FreeSeats, SeatId, VenueId};
+use super::{caller, loader, services};
+use crate::domain::season::{Season as DomainSeason, shanghai};
+use crate::domain::{accounts, catalog};
+use crate::error::{AppError, AppResult};
+use crate::ids::{Kind, encode};
+
+/// Every instant leaves the API in Asia/Shanghai local time, with its offset.
+pub fn local(instant: DateTime<Utc>) -> DateTime<FixedOffset> {
+    instant.with_timezone(&shanghai())
+}
+
+macro_rules! remote_enum {
+    ($name:ident, $remote:literal, $doc:literal, [$($variant:ident),+ $(,)?]) => {
+        #[doc = $doc]
+        #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        #[graphql(remote = $remote)]
+        #[allow(missing_docs)]
+        pub enum $name { $($variant),+ }
+    };
+}
+
+remote_enum!(
+    Role,
+    "entity::enums::Role",
+    "What an account may do.",
+    [Resident, CenterAdmin, Scheduler, Usher]
+);
+remote_enum!(
+    VenueKind,
+    "entity::enums::VenueKind",
+    "What kind of place a venue is.",
+    [Theater, Hall, Gallery, Outdoor]
+);
+remote_enum!(
+    SeatingMode,
+    "entity::enums::SeatingMode",
+    "How a venue's places are sold.",
+    [Reserved, GeneralAdmission]
+);
+remote_enum!(
+    PerformanceCategory,
+    "entity::enums::PerformanceCategory",
+    "What a performance is.",
+    [
+        Opera, Drama, Concert, Dance, Gala, Exhibition, Sport, Lecture, Other
+    ]
+);
+remote_enum!(
+    PerformanceStatus,
+    "entity::enums::PerformanceStatus",
+    "Where a performance is in its life.",
+    [Draft, Published, Cancelled]
+);
+remote_enum!(
+    AllocationStatus,
+    "entity::enums::AllocationStatus",
+    "Where a seasonal allocation is in its life.",
+    [Proposed, Accepted, Declined, Withdrawn]
+);
+remote_enum!(
+    BookingStatus,
+    "entity::enums::BookingStatus",
+    "Whether a booking stands.",
+    [Confirmed, Cancelled]
+);
+remote_enum!(
+    TicketStatus,
+    "entity::enums::TicketStatus",
+    "Where a ticket is in its life.",
+    [Valid, CheckedIn, Cancelled]
+);
+
+/// Whether a seat can be booked.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SeatState {
+    /// Free.
+    Available,
+    /// Held by a live ticket.
+    Taken,
+}
+
+/// Anything with a global id; `node(id:)` resolves any of them.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+#[allow(clippy::large_enum_variant)]
+pub enum Node {
+    /// A center.
+    Center(Center),
+    /// An account.
+    Account(Account),
+    /// A venue.
+    Venue(Venue),
+    /// A seat.
+    Seat(Seat),
+    /// A performance.
+    Performance(Performance),
+    /// A seasonal allocation.
+    SeasonalAllocation(SeasonalAllocation),
+    /// A booking.
+    Booking(Booking),
+    /// A ticket.
+    Ticket(Ticket),
+}
+
+async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center> {
+    loader(ctx)?
+        .load_one(CenterId(id))
+        .await?
+        .map(Center)
+        .ok_or(AppError::Internal(format!("center {id} missing")))
+}
+
+/// A cultural center (文化馆).
+pub struct Center(pub center::Model);
+
+#[Object]
+impl Center {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Center, self.0.id))
+    }
+    /// Short code: `pinghu`, `jinshan`, `jiashan`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Province-level region and city, e.g. "浙江省嘉兴市".
+    async fn region(&self) -> &str {
+        &self.0.region
+    }
+    async fn venues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Venue>> {
+        let db = &services(ctx)?.db;
+        let (venues, _, _) = catalog::venues(db, Some(self.0.id), None, 1000).await?;
+        Ok(venues.into_iter().map(Venue).collect())
+    }
+    /// Performances hosted by this center, by start time.
+    async fn performances(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<PerformanceConnection> {
+        let filter = catalog::PerformanceFilter {
+            host_center_id: Some(self.0.id),
+            ..Default::default()
+        };
+        Ok(super::catalog::performance_page(ctx, filter, first, after, None, None).await?)
+    }
+}
+
+/// A login.
+pub struct Account(pub account::Model);
+
+#[Object]
+impl Account {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Account, self.0.id))
+    }
+    /// Shown whole to the account itself and to its own center's CENTER_ADMIN; masked
+    /// (`x***@example.com`) to everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> String {
+        if accounts::may_see_email(caller(ctx), &self.0) {
+            self.0.email.clone()
+        } else {
+            accounts::mask_email(&self.0.email)
+        }
+    }
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+    /// The staff member's center.
+    async fn center(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Center>> {
+        match self.0.center_id {
+            Some(id) => Ok(Some(load_center(ctx, id).await?)),
+            None => Ok(None),
+        }
+    }
+    /// The resident's home center.
+    async fn home_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Center>> {
+        match self.0.home_center_id {
+            Some(id) => Ok(Some(load_center(ctx, id).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A place owned by a center.
+pub struct Venue(pub venue::Model);
+
+#[Object]
+impl Venue {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Venue, self.0.id))
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn address(&self) -> &str {
+        &self.0.address
+    }
+    async fn kind(&self) -> VenueKind {
+        self.0.kind.into()
+    }
+    async fn seating(&self) -> SeatingMode {
+        self.0.seating.into()
+    }
+    /// Seats (reserved) or places (general admission).
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    /// The owning center.
+    async fn center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
+        Ok(load_center(ctx, self.0.center_id).await?)
+    }
+    /// Other centers that may host performances here (a venue both sides share).
+    async fn shared_with(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Center>> {
+        let ids = crate::domain::venues::shared_with(&services(ctx)?.db, self.0.id).await?;
+        let mut centers = Vec::with_capacity(ids.len());
+        for id in ids {
+            centers.push(load_center(ctx, id).await?);
+        }
+        Ok(centers)
+    }
+    /// The numbered seats, by section, row from the stage, and number (empty for general admission).
+    #[graphql(complexity = "100 * child_complexity")]
+    async fn seats(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Seat>> {
+        let seats = crate::domain::venues::seats(&services(ctx)?.db, self.0.id).await?;
+        Ok(seats.into_iter().map(Seat).collect())
+    }
+}
+
+/// One numbered seat of a reserved venue.
+#[derive(Clone)]
+pub struct Seat(pub seat::Model);
+
+#[Object]
+impl Seat {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Seat, self.0.id))
+    }
+    async fn section(&self) -> &str {
+        &self.0.section
+    }
+    async fn row(&self) -> &str {
+        &self.0.row_label
+    }
+    async fn number(&self) -> i32 {
+        self.0.number
+    }
+    /// Human label, e.g. "Stalls row 5 seat 12" or "池座5排12座".
+    async fn label(&self) -> &str {
+        &self.0.label
+    }
+    async fn accessible(&self) -> bool {
+        self.0.accessible
+    }
+}
+
+/// A calendar quarter in Asia/Shanghai time.
+#[derive(SimpleObject)]
+pub struct Season {
+    /// The year.
+    pub year: i32,
+    /// 1 to 4.
+    pub quarter: i32,
+    /// First local day, e.g. "2019-07-01".
+    pub starts_on: String,
+    /// Last local day (inclusive), e.g. "2019-09-30".
+    pub ends_on: String,
+}
+
+impl From<DomainSeason> for Season {
+    fn from(season: DomainSeason) -> Self {
+        Self {
+            year: season.year,
+            quarter: season.quarter as i32,
+            starts_on: season.starts_on().to_string(),
+            ends_on: season.ends_on().to_string(),
+        }
+    }
+}
+
+/// The quarterly agreement that a provider center sends exchange sessions to a host center.
+pub struct SeasonalAllocation(pub seasonal_allocation::Model);
+
+#[Object]
+impl SeasonalAllocation {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::SeasonalAllocation, self.0.id))
+    }
+    async fn season(&self) -> Season {
+        DomainSeason {
+            year: self.0.year,
+            quarter: self.0.quarter as u32,
+        }
+        .into()
+    }
+    async fn provider_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
+        Ok(load_center(ctx, self.0.provider_center_id).await?)
+    }
+    async fn host_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
+        Ok(load_center(ctx, self.0.host_center_id).await?)
+    }
+    /// The party that proposed it.
+    async fn proposed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
+        Ok(load_center(ctx, self.0.proposed_by_center_id).await?)
+    }
+    async fn performance_quota(&self) -> i32 {
+        self.0.performance_quota
+    }
+    /// Live (non-cancelled) exchange sessions counted against the quota.
+    async fn performances_scheduled(&self) -> i32 {
+        self.0.performances_scheduled
+    }
+    async fn remaining(&self) -> i32 {
+        self.0.performance_quota - self.0.performances_scheduled
+    }
+    async fn status(&self) -> AllocationStatus {
+        self.0.status.into()
+    }
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    /// The sessions linked to it, cancelled ones included.
+    async fn performances(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Performance>> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let rows = performance::Entity::find()
+            .filter(performance::Column::AllocationId.eq(self.0.id))
+            .filter(catalog::visible_to(caller(ctx)))
+            .order_by_asc(performance::Column::StartsAt)
+            .all(&services(ctx)?.db)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(Performance).collect())
+    }
+}
+
+/// One dated session of a production at a venue.
+pub struct Performance(pub performance::Model);
+
+#[Object]
+impl Performance {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Performance, self.0.id))
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn category(&self) -> PerformanceCategory {
+        self.0.category.into()
+    }
+    async fn starts_at(&self) -> DateTime<FixedOffset> {
+        local(self.0.starts_at)
+    }
+    async fn ends_at(&self) -> DateTime<FixedOffset> {
+        local(self.0.ends_at)
+    }
+    async fn status(&self) -> PerformanceStatus {
+        self.0.status.into()
+    }
+    async fn price_cents(&self) -> i32 {
+        self.0.price_cents
+    }
+    async fn per_resident_limit(&self) -> i32 {
+        self.0.per_resident_limit
+    }
+    /// When booking opens: as set, else the publication (a draft without one shows when it
+    /// was scheduled).
+    async fn booking_opens_at(&self) -> DateTime<FixedOffset> {
+        local(
+            self.0
+                .booking_opens_at
+                .or(self.0.published_at)
+                .unwrap_or(self.0.created_at),
+        )
+    }
+    /// When booking closes: as set, else the start.
+    async fn booking_closes_at(&self) -> DateTime<FixedOffset> {
+        local(self.0.booking_closes_at.unwrap_or(self.0.starts_at))
+    }
+    async fn published_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.0.published_at.map(local)
+    }
+    async fn cancellation_reason(&self) -> Option<&str> {
+        self.0.cancellation_reason.as_deref()
+    }
+    async fn venue(&self, ctx: &Context<'_>) -> async_graphql::Result<Venue> {
+        Ok(loader(ctx)?
+            .load_one(VenueId(self.0.venue_id))
+            .await
+            .map_err(AppError::from)?
+            .map(Venue)
+            .ok_or(AppError::Internal("venue missing".to_owned()))?)
+    }
+    async fn host_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
+        Ok(load_center(ctx, self.0.host_center_id).await?)
+    }
+    /// Whose production it is (differs from the host for exchange sessions).
+    async fn origin_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
+        Ok(load_center(ctx, self.0.origin_center_id).await?)
+    }
+    /// The allocation it counts against, when the caller may see it.
+    async fn allocation(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<SeasonalAllocation>> {
+        let Some(id) = self.0.allocation_id else {
+            return Ok(None);
+        };
+        match crate::domain::allocations::visible(&services(ctx)?.db, caller(ctx), id).await {
+            Ok(model) => Ok(Some(SeasonalAllocation(model))),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    async fn seats_available(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let free = if self.0.status == enums::PerformanceStatus::Published {
+            loader(ctx)?
+                .load_one(FreeSeats(self.0.id))
+                .await
+                .map_err(AppError::from)?
+        } else {
+            None
+        };
+        Ok(catalog::seats_available(&self.0, free))
+    }
+    /// Every seat with its state (empty for general admission).
+    #[graphql(complexity = "100 * child_complexity")]
+    async fn seat_map(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeatAvailability>> {
+        let db = &services(ctx)?.db;
+        let seats = crate::domain::venues::seats(db, self.0.venue_id).await?;
+        let taken: std::collections::HashSet<i64> = match self.0.status {
+            enums::PerformanceStatus::Published => {
+                crate::domain::booking::taken_seats(db, self.0.id)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+            enums::PerformanceStatus::Cancelled => seats.iter().map(|s| s.id).collect(),
+            enums::PerformanceStatus::Draft => Default::default(),
+        };
+        Ok(seats
+            .into_iter()
+            .map(|seat| SeatAvailability {
+                state: if taken.contains(&seat.id) {
+                    SeatState::Taken
+                } else {
+                    SeatState::Available
+                },
+                seat: Seat(seat),
+            })
+            .collect())
+    }
+}
+
+/// A seat and whether it can be booked.
+#[derive(SimpleObject)]
+pub struct SeatAvailability {
+    /// The seat.
+    pub seat: Seat,
+    /// Its state.
+    pub state: SeatState,
+}
+
+/// One resident's order of tickets for one performance.
+pub struct Booking(pub booking::Model);
+
+#[Object]
+impl Booking {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Booking, self.0.id))
+    }
+    async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
+        use sea_orm::EntityTrait;
+        let perf = performance::Entity::find_by_id(self.0.performance_id)
+            .one(&services(ctx)?.db)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::Internal("performance missing".to_owned()))?;
+        Ok(Performance(perf))
+    }
+    async fn status(&self) -> BookingStatus {
+        self.0.status.into()
+    }
+    async fn created_at(&self) -> DateTime<FixedOffset> {
+        local(self.0.created_at)
+    }
+    async fn cancelled_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.0.cancelled_at.map(local)
+    }
+    /// The idempotency key the booking was made with.
+    async fn idempotency_key(&self) -> Option<&str> {
+        self.0.idempotency_key.as_deref()
+    }
+    async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
+        let db = &services(ctx)?.db;
+        let mut grouped = crate::domain::booking::tickets_of(db, &[self.0.id]).await?;
+        Ok(grouped
+            .remove(&self.0.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Ticket)
+            .collect())
+    }
+    async fn holder(&self, ctx: &Context<'_>) -> async_graphql::Result<Account> {
+        Ok(loader(ctx)?
+            .load_one(AccountId(self.0.account_id))
+            .await
+            .map_err(AppError::from)?
+            .map(Account)
+            .ok_or(AppError::Internal("account missing".to_owned()))?)
+    }
+    /// Whether the seats are adjacent in one row (always true for explicit seats and for
+    /// general admission).
+    async fn seats_together(&self) -> bool {
+        self.0.seats_together
+    }
+}
+
+/// Admission for one seat or place.
+pub struct Ticket(pub ticket::Model);
+
+#[Object]
+impl Ticket {
+    async fn id(&self) -> ID {
+        ID(encode(Kind::Ticket, self.0.id))
+    }
+    /// The code to show at the door (QR or typed).
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn seat(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Seat>> {
+        match self.0.seat_id {
+            Some(id) => Ok(loader(ctx)?
+                .load_one(SeatId(id))
+                .await
+                .map_err(AppError::from)?
+                .map(Seat)),
+            None => Ok(None),
+        }
+    }
+    async fn status(&self) -> TicketStatus {
+        self.0.status.into()
+    }
+    async fn checked_in_at(&self) -> Option<DateTime<FixedOffset>> {
+        self.0.checked_in_at.map(local)
+    }
+    async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
+        use sea_orm::EntityTrait;
+        let perf = performance::Entity::find_by_id(self.0.performance_id)
+            .one(&services(ctx)?.db)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::Internal("performance missing".to_owned()))?;
+        Ok(Performance(perf))
+    }
+}
+
+/// What `login`, `registerResident` and `refreshToken` return.
+pub struct AuthPayload(pub accounts::Session);
+
+#[Object]
+impl AuthPayload {
+    /// Bearer token for `Authorization`, valid 15 minutes.
+    async fn access_token(&self) -> &str {
+        &self.0.access_token
+    }
+    /// Single-use token for `refreshToken` (30 days); keep it secret.
+    async fn refresh_token(&self) -> &str {
+        &self.0.refresh_token
+    }
+    /// When the access token expires.
+    async fn expires_at(&self) -> DateTime<FixedOffset> {
+        local(self.0.expires_at)
+    }
+    async fn account(&self) -> Account {
+        Account(self.0.account.clone())
+    }
+}
+
+/// Extra fields of a connection.
+#[derive(SimpleObject)]
+pub struct ConnectionTotal {
+    /// How many items match, over all pages.
+    pub total_count: i32,
+}
+
+/// A page of performances.
+pub type PerformanceConnection = Connection<String, Performance, ConnectionTotal, EmptyFields>;
+/// A page of bookings.
+pub type BookingConnection = Connection<String, Booking, ConnectionTotal, EmptyFields>;
+/// A page of venues.
+pub type VenueConnection = Connection<String, Venue, ConnectionTotal, EmptyFields>;
+
+/// A page of rows keyed by id, as a connection with id cursors.
+pub fn id_connection<M, N>(
+    kind: &str,
+    rows: Vec<M>,
+    has_previous: bool,
+    has_next: bool,
+    total: u64,
+    id: impl Fn(&M) -> i64,
+    wrap: impl Fn(M) -> N,
+) -> Connection<String, N, ConnectionTotal, EmptyFields>
+where
+    N: async_graphql::OutputType,
+{
+    let mut connection = Connection::with_additional_fields(
+        has_previous,
+        has_next,
+        ConnectionTotal {
+            total_count: total as i32,
+        },
+    );
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let cursor = id_cursor(kind, id(&row));
+        Edge::new(cursor, wrap(row))
+    }));
+    connection
+}
+
+/// The opaque cursor of a row in id order.
+pub fn id_cursor(kind: &str, id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}#{id}"))
+}
+
+/// The id inside a cursor made by [`id_cursor`]; `BAD_USER_INPUT` otherwise.
+pub fn parse_id_cursor(kind: &str, field: &str, cursor: &str) -> AppResult<i64> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| {
+            t.strip_prefix(&format!("{kind}#"))
+                .and_then(|id| id.parse().ok())
+        })
+        .ok_or_else(|| AppError::bad_input(field, "not a cursor of this list"))
+}

@@ -1,0 +1,442 @@
+//! The HTTP surface: `/graphql` over GraphQL-over-HTTP (content negotiation, status codes),
+//! GraphiQL with locally served assets, `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::domain::accounts::Origin;
+use crate::graphql;
+
+/// Most operations in one batched request.
+pub const MAX_BATCH: usize = 10;
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// Which media type the client wants the response in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Media {
+    GraphqlResponse,
+    Json,
+}
+
+fn negotiate(headers: &HeaderMap) -> Option<Media> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Media::Json);
+    };
+    let mut best: Option<(f32, Media)> = None;
+    for part in accept.split(',') {
+        let mut pieces = part.split(';');
+        let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let kind = match media.as_str() {
+            GRAPHQL_RESPONSE => Media::GraphqlResponse,
+            "application/json" | "application/*" | "*/*" => Media::Json,
+            _ => continue,
+        };
+        if q > 0.0
+            && best.is_none_or(|(bq, bk)| {
+                q > bq || (q == bq && kind == Media::GraphqlResponse && bk != kind)
+            })
+        {
+            best = Some((q, kind));
+        }
+    }
+    best.map(|(_, kind)| kind)
+}
+
+fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }).to_string(),
+    )
+        .into_response()
+}
+
+/// The identity in the `Authorization` header: none is anonymous, a bad one is an error.
+fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, &'static str> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(Caller::Anonymous);
+    };
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or("the Authorization header must be `Bearer <access token>`")?;
+    state
+        .services
+        .keys
+        .verify(token.trim())
+        .map(Caller::Account)
+        .map_err(|_| "invalid or expired access token")
+}
+
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if state.services.settings.trust_forwarded_for
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return forwarded.to_owned();
+    }
+    peer.ip().to_string()
+}
+
+fn request_data(state: &AppState, caller: Caller, ip: String) -> Data {
+    let origin = Origin {
+        ip,
+        ip_limit: state.services.settings.ip_rate_limit,
+    };
+    let (caller, origin, loader) = graphql::request_data(&state.services, caller, origin);
+    let mut data = Data::default();
+    data.insert(caller);
+    data.insert(origin);
+    data.insert(loader);
+    data
+}
+
+/// True when every error happened before execution (the request itself is bad).
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|code| {
+                matches!(
+                    code,
+                    async_graphql::Value::String(c)
+                        if c == "GRAPHQL_PARSE_FAILED" || c == "GRAPHQL_VALIDATION_FAILED" || c == "QUERY_TOO_COMPLEX"
+                )
+            })
+        })
+}
+
+fn respond(media: Media, response: BatchResponse) -> Response {
+    let request_error = match &response {
+        BatchResponse::Single(r) => is_request_error(r),
+        BatchResponse::Batch(rs) => !rs.is_empty() && rs.iter().all(is_request_error),
+    };
+    let status = if media == Media::GraphqlResponse && request_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let content_type = match media {
+        Media::GraphqlResponse => GRAPHQL_RESPONSE,
+        Media::Json => "application/json",
+    };
+    let body = match serde_json::to_string(&response) {
+        Ok(body) => body,
+        Err(_) => {
+            return error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                "INTERNAL",
+            );
+        }
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    media: Media,
+    batch: BatchRequest,
+) -> Response {
+    let caller = match caller_from(
+        state,
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        Ok(caller) => caller,
+        Err(message) => {
+            let status = if media == Media::GraphqlResponse {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            let mut response = error_body(status, message, "UNAUTHENTICATED");
+            if media == Media::GraphqlResponse {
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(GRAPHQL_RESPONSE),
+                );
+            }
+            return response;
+        }
+    };
+    let ip = client_ip(state, headers, peer);
+    let operation = match &batch {
+        BatchRequest::Single(r) => r.operation_name.clone().unwrap_or_default(),
+        BatchRequest::Batch(_) => "batch".to_owned(),
+    };
+    let span = tracing::info_span!("graphql", operation = %operation);
+    let _entered = span.enter();
+    let batch = match batch {
+        BatchRequest::Single(mut request) => {
+            request.data = request_data(state, caller, ip);
+            BatchRequest::Single(request)
+        }
+        BatchRequest::Batch(requests) => BatchRequest::Batch(
+            requests
+                .into_iter()
+                .map(|mut request| {
+                    request.data = request_data(state, caller.clone(), ip.clone());
+                    request
+                })
+                .collect(),
+        ),
+    };
+    let started = std::time::Instant::now();
+    drop(_entered);
+    let response = state.schema.execute_batch(batch).await;
+    let label = if operation.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        operation
+    };
+    metrics::histogram!("zouqin_graphql_seconds", "operation" => label.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("zouqin_graphql_requests_total", "operation" => label).increment(1);
+    respond(media, response)
+}
+
+/// `POST /graphql`.
+pub async fn graphql_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    if media_type != "application/json" && media_type != GRAPHQL_RESPONSE {
+        return error_body(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let Some(media) = negotiate(&headers) else {
+        return error_body(
+            StatusCode::NOT_ACCEPTABLE,
+            "this server answers application/json or application/graphql-response+json",
+            "NOT_ACCEPTABLE",
+        );
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a GraphQL request: {e}"),
+                "BAD_REQUEST",
+            );
+        }
+    };
+    if let BatchRequest::Batch(items) = &batch
+        && (items.is_empty() || items.len() > MAX_BATCH)
+    {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            &format!("a batch holds 1 to {MAX_BATCH} operations"),
+            "QUERY_TOO_COMPLEX",
+        );
+    }
+    execute(&state, &headers, peer, media, batch).await
+}
+
+fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let operations: Vec<_> = document.operations.iter().collect();
+    let chosen = match &request.operation_name {
+        Some(name) => operations
+            .into_iter()
+            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
+        None if operations.len() == 1 => operations.into_iter().next()?,
+        None => return None,
+    };
+    Some(chosen.1.node.ty)
+}
+
+/// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.
+pub async fn graphql_get(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let raw = raw.unwrap_or_default();
+    if wants_html && !raw.contains("query=") {
+        return graphiql();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return error_body(
+            StatusCode::NOT_ACCEPTABLE,
+            "unsupported Accept",
+            "NOT_ACCEPTABLE",
+        );
+    };
+    let request = match async_graphql::http::parse_query_string(&raw) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                &format!("bad query string: {e}"),
+                "BAD_REQUEST",
+            );
+        }
+    };
+    if request.query.trim().is_empty() {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "the `query` parameter is missing",
+            "BAD_REQUEST",
+        );
+    }
+    if matches!(operation_type(&request), Some(OperationType::Mutation)) {
+        let mut response = error_body(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+            "METHOD_NOT_ALLOWED",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, &headers, peer, media, BatchRequest::Single(request)).await
+}
+
+/// `GET /graphql/ws`: subscriptions over `graphql-transport-ws` (and legacy `graphql-ws`).
+/// The `connection_init` payload's `Authorization` is checked like the HTTP header; a bad
+/// token closes the connection.
+pub async fn graphql_ws(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let ip = client_ip(&state, &headers, peer);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let auth = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|k| payload.get(k).and_then(|v| v.as_str()).map(str::to_owned));
+                    let caller = caller_from(&state, auth.as_deref())
+                        .map_err(|m| async_graphql::Error::new(m))?;
+                    Ok(request_data(&state, caller, ip))
+                })
+                .keepalive_timeout(Some(Duration::from_secs(60)))
+                .serve()
+        })
+}
+
+/// `GET /healthz`: the process runs.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 only when the database answers within two seconds.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let ping = tokio::time::timeout(Duration::from_secs(2), crate::db::ping(&state.db)).await;
+    if matches!(ping, Ok(true)) {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    metrics::gauge!("zouqin_subscribers").set(state.services.realtime.subscribers() as f64);
+    if let Some(pool) = &state.db.pg_pool {
+        metrics::gauge!("zouqin_db_pool_connections").set(f64::from(pool.size()));
+        metrics::gauge!("zouqin_db_pool_idle").set(pool.num_idle() as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+const GRAPHIQL_HTML: &str = include_str!("../assets/graphiql/index.html");
+
+fn graphiql() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        GRAPHIQL_HTML,
+    )
+        .into_response()
+}
+
+/// `GET /graphql/assets/{file}`: GraphiQL's own files, embedded in the binary.
+pub async fn graphiql_asset(Path(file): Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
+        "graphiql.min.js" => (
+            include_bytes!("../assets/graphiql/graphiql.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "graphiql.min.css" => (
+            include_bytes!("../assets/graphiql/graphiql.min.css"),
+            "text/css; charset=utf-8",
+        ),
+        "react.production.min.js" => (
+            include_bytes!("../assets/graphiql/react.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "react-dom.production.min.js" => (
+            include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,15 @@
+//! Zouqin (走亲): seat booking for the cultural-exchange events of the Pinghu, Jinshan and
+//! Jiashan cultural centers. The layers run one way: `http` → `graphql` → `domain` →
+//! sea-orm `entity` → database.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod ids;
+pub mod realtime;

@@ -1,0 +1,135 @@
+//! The `zouqin` binary: parses the command line and hands over to the library.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::Parser;
+use zouqin::config::{Cli, Command, DbArgs};
+use zouqin::{app, db, demo, domain};
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = std::env::var("ZOUQIN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    init_tracing(json);
+    // No command means `serve` (with its settings from the environment).
+    let command = match cli.command {
+        Some(command) => command,
+        None => match Cli::parse_from(["zouqin", "serve"]).command {
+            Some(command) => command,
+            None => unreachable!("BUG: `serve` parses to a command"),
+        },
+    };
+    match run(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("zouqin: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(args: &DbArgs) -> Result<db::Database, String> {
+    let database = db::connect(&args.database_url, args.db_max_connections)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    db::migrate(&database)
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(database)
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => {
+            args.settings.jwt_key()?;
+            let database = open(&args.db).await?;
+            if args.demo {
+                let password = std::env::var("ZOUQIN_DEMO_PASSWORD").unwrap_or_else(|_| {
+                    tracing::info!("demo admins' password: {}", demo::DEFAULT_PASSWORD);
+                    demo::DEFAULT_PASSWORD.to_owned()
+                });
+                demo::seed(&database.conn, &password)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+            }
+            let application = app::Application::with_database(database, args.settings.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!("serving GraphQL at http://{}/graphql", args.settings.bind);
+            application
+                .run_until(app::shutdown_signal())
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        Command::Migrate(args) => {
+            open(&args).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::SeedDemo(args) => {
+            let password = args
+                .demo_password
+                .ok_or("set ZOUQIN_DEMO_PASSWORD to the password for the demo admins")?;
+            let database = open(&args.db).await?;
+            let report = demo::seed(&database.conn, &password)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::CreateAccount(args) => {
+            let role = match args.role.to_ascii_uppercase().as_str() {
+                "RESIDENT" => entity::enums::Role::Resident,
+                "CENTER_ADMIN" => entity::enums::Role::CenterAdmin,
+                "SCHEDULER" => entity::enums::Role::Scheduler,
+                "USHER" => entity::enums::Role::Usher,
+                other => return Err(format!("unknown role {other}")),
+            };
+            let password = match std::env::var("ZOUQIN_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    eprintln!("password (one line on stdin):");
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .map_err(|e| format!("cannot read the password: {e}"))?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let database = open(&args.db).await?;
+            let account = domain::accounts::create_account_cli(
+                &database.conn,
+                &args.email,
+                role,
+                args.center.as_deref(),
+                args.display_name.as_deref(),
+                password,
+            )
+            .await
+            .map_err(|e| format!("{}: {}", e.code(), e.message()))?;
+            println!(
+                "created account {} ({})",
+                account.email,
+                args.role.to_ascii_uppercase()
+            );
+            Ok(())
+        }
+        Command::ExportSchema => {
+            print!("{}", zouqin::graphql::sdl());
+            Ok(())
+        }
+    }
+}

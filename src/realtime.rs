@@ -1,0 +1,139 @@
+//! Availability events. Each instance keeps one in-process broadcast channel that its
+//! subscribers read. On PostgreSQL, events are published with `pg_notify` and every
+//! instance LISTENs and feeds its channel, so a booking on any instance reaches subscribers
+//! on all of them; on SQLite (one instance) events go straight into the channel.
+//!
+//! Publishing never waits for subscribers: the broadcast channel drops the oldest events for
+//! a subscriber that falls behind, and that subscriber then receives a full refresh.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::db::Database;
+
+/// The NOTIFY channel.
+const CHANNEL: &str = "zouqin_availability";
+/// Events buffered per subscriber before it counts as lagging.
+const BUFFER: usize = 1024;
+
+/// Something changed the availability of a performance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AvailabilityEvent {
+    /// The performance.
+    pub performance_id: i64,
+    /// The seats whose state changed (empty for general admission).
+    pub seat_ids: Vec<i64>,
+    /// Every seat may have changed (e.g. the performance was cancelled).
+    pub whole: bool,
+}
+
+impl AvailabilityEvent {
+    /// Some seats changed.
+    pub fn seats(performance_id: i64, seat_ids: Vec<i64>) -> Self {
+        Self {
+            performance_id,
+            seat_ids,
+            whole: false,
+        }
+    }
+
+    /// Everything changed.
+    pub fn whole(performance_id: i64) -> Self {
+        Self {
+            performance_id,
+            seat_ids: Vec::new(),
+            whole: true,
+        }
+    }
+}
+
+/// The publishing and subscribing side of availability events.
+#[derive(Clone, Debug)]
+pub struct Realtime {
+    sender: broadcast::Sender<AvailabilityEvent>,
+    pg_pool: Option<sea_orm::sqlx::PgPool>,
+}
+
+impl Realtime {
+    /// Starts the relay (on PostgreSQL, a LISTEN task that reconnects by itself).
+    pub fn start(db: &Database) -> Self {
+        let (sender, _) = broadcast::channel(BUFFER);
+        if let Some(pool) = db.pg_pool.clone() {
+            tokio::spawn(listen(pool, sender.clone()));
+        }
+        Self {
+            sender,
+            pg_pool: db.pg_pool.clone(),
+        }
+    }
+
+    /// Publishes an event to every instance's subscribers. Failures are logged, not
+    /// returned: the booking it reports has already committed.
+    pub async fn publish(&self, event: AvailabilityEvent) {
+        metrics::counter!("zouqin_availability_events_total").increment(1);
+        match &self.pg_pool {
+            Some(pool) => {
+                let payload = match serde_json::to_string(&event) {
+                    Ok(payload) => payload,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not encode an availability event");
+                        return;
+                    }
+                };
+                if let Err(e) = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload)
+                    .execute(pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "pg_notify failed; delivering locally only");
+                    let _ = self.sender.send(event);
+                }
+            }
+            None => {
+                let _ = self.sender.send(event);
+            }
+        }
+    }
+
+    /// A new receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<AvailabilityEvent> {
+        self.sender.subscribe()
+    }
+
+    /// How many subscribers are listening on this instance.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+}
+
+async fn listen(pool: sea_orm::sqlx::PgPool, sender: broadcast::Sender<AvailabilityEvent>) {
+    loop {
+        match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN failed; retrying");
+                } else {
+                    loop {
+                        match listener.recv().await {
+                            Ok(note) => match serde_json::from_str(note.payload()) {
+                                Ok(event) => {
+                                    let _ = sender.send(event);
+                                }
+                                Err(e) => tracing::warn!(error = %e, "bad availability payload"),
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "availability listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot open the availability listener"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
