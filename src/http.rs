@@ -264,6 +264,17 @@ pub async fn graphql_post(
             );
         }
     };
+    let missing_query = match &batch {
+        BatchRequest::Single(r) => r.query.trim().is_empty(),
+        BatchRequest::Batch(rs) => rs.iter().any(|r| r.query.trim().is_empty()),
+    };
+    if missing_query {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "the request has no `query`",
+            "BAD_REQUEST",
+        );
+    }
     if let BatchRequest::Batch(items) = &batch
         && (items.is_empty() || items.len() > MAX_BATCH)
     {

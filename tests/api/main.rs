@@ -1,0 +1,7 @@
+//! Integration tests: the real router on port 0, over HTTP and WebSocket, against a fresh
+//! database per test (SQLite file, or a PostgreSQL database when `ZOUQIN_TEST_POSTGRES`
+//! names a server).
+
+mod helpers;
+
+mod foundation;
