@@ -5,3 +5,6 @@
 mod helpers;
 
 mod foundation;
+mod accounts;
+mod booking;
+mod scheduling;

@@ -1,0 +1,4 @@
+//! scheduling tests (see ../shared/design/API.md).
+
+#[allow(unused_imports)]
+use crate::helpers::*;
