@@ -53,7 +53,6 @@ async fn open(args: &DbArgs) -> Result<db::Database, String> {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => {
-            args.settings.jwt_key()?;
             let database = open(&args.db).await?;
             if args.demo {
                 let password = std::env::var("ZOUQIN_DEMO_PASSWORD").unwrap_or_else(|_| {
