@@ -143,8 +143,8 @@ fn respond(media: Media, response: BatchResponse) -> Response {
         Media::GraphqlResponse => GRAPHQL_RESPONSE,
         Media::Json => "application/json",
     };
-    let body = match serde_json::to_string(&response) {
-        Ok(body) => body,
+    let mut value = match serde_json::to_value(&response) {
+        Ok(value) => value,
         Err(_) => {
             return error_body(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -153,6 +153,21 @@ fn respond(media: Media, response: BatchResponse) -> Response {
             );
         }
     };
+    // A request that never executed has no `data` entry at all (GraphQL over HTTP).
+    let strip = |v: &mut serde_json::Value| {
+        if let Some(map) = v.as_object_mut()
+            && map.get("data").is_some_and(serde_json::Value::is_null)
+            && map.get("errors").is_some()
+        {
+            map.remove("data");
+        }
+    };
+    match &mut value {
+        serde_json::Value::Array(items) if request_error => items.iter_mut().for_each(strip),
+        item if request_error => strip(item),
+        _ => {}
+    }
+    let body = value.to_string();
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -188,7 +203,7 @@ async fn execute(
     };
     let ip = client_ip(state, headers, peer);
     let operation = match &batch {
-        BatchRequest::Single(r) => r.operation_name.clone().unwrap_or_default(),
+        BatchRequest::Single(r) => operation_name(r),
         BatchRequest::Batch(_) => "batch".to_owned(),
     };
     let span = tracing::info_span!("graphql", operation = %operation);
@@ -285,6 +300,26 @@ pub async fn graphql_post(
         );
     }
     execute(&state, &headers, peer, media, batch).await
+}
+
+/// The operation's name for logs and metrics: as sent, else the document's only operation's.
+fn operation_name(request: &async_graphql::Request) -> String {
+    if let Some(name) = &request.operation_name {
+        return name.chars().take(64).collect();
+    }
+    async_graphql::parser::parse_query(&request.query)
+        .ok()
+        .and_then(|doc| {
+            let mut names = doc
+                .operations
+                .iter()
+                .map(|(name, _)| name.map(|n| n.to_string()));
+            match (names.next(), names.next()) {
+                (Some(Some(name)), None) => Some(name),
+                _ => None,
+            }
+        })
+        .unwrap_or_default()
 }
 
 fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {

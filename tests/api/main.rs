@@ -4,7 +4,8 @@
 
 mod helpers;
 
-mod foundation;
 mod accounts;
 mod booking;
+mod foundation;
+mod hardening;
 mod scheduling;

@@ -1,0 +1,166 @@
+//! Abuse limits and observability at the edge.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_forty_level_nested_query_is_refused_as_too_complex() {
+    let app = spawn().await;
+    let mut query = String::from("{ centers { ");
+    for _ in 0..20 {
+        query.push_str("venues { center { ");
+    }
+    query.push_str("code");
+    for _ in 0..20 {
+        query.push_str(" } }");
+    }
+    query.push_str(" } }");
+    let r = app.anon(&query, json!({})).await;
+    assert_eq!(r.code(), Some("QUERY_TOO_COMPLEX"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_two_thousand_alias_query_is_refused_as_too_complex() {
+    let app = spawn().await;
+    let aliases: Vec<String> = (0..2000)
+        .map(|i| format!("a{i}: centers {{ code }}"))
+        .collect();
+    let query = format!("{{ {} }}", aliases.join(" "));
+    let r = app.anon(&query, json!({})).await;
+    assert_eq!(r.code(), Some("QUERY_TOO_COMPLEX"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_page_of_more_than_a_hundred_is_bad_user_input() {
+    let app = spawn().await;
+    let r = app
+        .anon("{ performances(first: 101) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(r.error()["extensions"]["field"], "first");
+}
+
+#[tokio::test]
+async fn a_twenty_megabyte_body_is_http_413() {
+    let app = spawn().await;
+    let padding = "x".repeat(20 * 1024 * 1024);
+    let body =
+        format!(r#"{{"query": "{{ centers {{ code }} }}", "extensions": {{"pad": "{padding}"}}}}"#);
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    // The server may answer before reading the whole body and close the connection.
+    match response {
+        Ok(response) => assert_eq!(response.status().as_u16(), 413),
+        Err(e) => panic!("no answer: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn too_large_a_batch_is_refused() {
+    let app = spawn().await;
+    let batch: Vec<_> = (0..11)
+        .map(|_| json!({ "query": "{ centers { code } }" }))
+        .collect();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
+}
+
+#[tokio::test]
+async fn a_small_batch_is_answered_in_order() {
+    let app = spawn().await;
+    let batch = json!([{ "query": "{ centers { code } }" }, { "query": "{ me { id } }" }]);
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .expect("sent");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body[0]["data"]["centers"][0]["code"], "pinghu");
+    assert!(body[1]["data"]["me"].is_null());
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let app = spawn().await;
+    let given = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(given.headers()["x-request-id"], "abc-123");
+    let made = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    assert!(!made.headers()["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn metrics_count_graphql_operations() {
+    let app = spawn().await;
+    app.anon("query CentersForMetrics { centers { code } }", json!({}))
+        .await
+        .data();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("zouqin_graphql_requests_total"), "{text}");
+    assert!(text.contains("CentersForMetrics"));
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_for_configured_origins_only() {
+    let mut settings = settings();
+    settings.cors_origins = vec!["https://app.example".to_owned()];
+    let url = fresh_database().await;
+    let app = spawn_on(&url, settings).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.expect("sent");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let denied = preflight("https://evil.example").await.expect("sent");
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
