@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{
+    PathSegment, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
 
 /// Most fields (aliased or not) in one document.
 pub const MAX_FIELDS: usize = 1_000;
@@ -92,6 +94,40 @@ impl Extension for ErrorCodesExtension {
             }
         }
         Ok(doc)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        for error in &mut response.errors {
+            let coded = error
+                .extensions
+                .as_ref()
+                .is_some_and(|ext| ext.get("code").is_some());
+            if coded {
+                continue;
+            }
+            // Arguments that pass validation but fail to parse (a malformed DateTime, say)
+            // are the client's mistake; anything else uncoded is ours.
+            let input = error.message.starts_with("Failed to parse")
+                || error.message.starts_with("Invalid value");
+            let ext = error.extensions.get_or_insert_with(Default::default);
+            if input {
+                ext.set("code", "BAD_USER_INPUT");
+                if let Some(PathSegment::Field(field)) = error.path.last() {
+                    ext.set("field", field.as_str());
+                }
+            } else {
+                tracing::error!(message = %error.message, "uncoded GraphQL error");
+                ext.set("code", "INTERNAL");
+                error.message = "internal error".to_owned();
+            }
+        }
+        response
     }
 
     async fn validation(

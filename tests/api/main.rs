@@ -9,3 +9,4 @@ mod booking;
 mod foundation;
 mod hardening;
 mod scheduling;
+mod faults;

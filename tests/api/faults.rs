@@ -1,0 +1,426 @@
+//! Faults and bad input: a database outage, a server killed mid-rush, and random input.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::helpers::*;
+
+/// A TCP proxy in front of PostgreSQL that the test can cut and restore.
+struct Proxy {
+    port: u16,
+    cut: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let (cut, watcher) = watch::channel(false);
+        let upstream = Arc::new(upstream);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut watcher = watcher.clone();
+                if *watcher.borrow() {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream.as_str()).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watcher.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { port, cut }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+async fn wait_for_status(app: &TestApp, path: &str, status: u16) -> bool {
+    for _ in 0..60 {
+        let answered = app
+            .client
+            .get(app.url(path))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        if answered.is_ok_and(|s| s == status) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_database_outage_turns_readiness_off_and_the_server_recovers_by_itself() {
+    let Some(base) = postgres_base() else {
+        // The outage is simulated between the server and a PostgreSQL server; SQLite has no network.
+        return;
+    };
+    let direct = fresh_database().await;
+    let name = direct.rsplit('/').next().expect("database name").to_owned();
+    let host = base.rsplit('@').next().expect("host:port").to_owned();
+    let proxy = Proxy::start(host).await;
+    let through_proxy = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
+    let app = spawn_on(&through_proxy, settings()).await;
+    assert!(wait_for_status(&app, "/readyz", 200).await);
+
+    proxy.set_cut(true);
+    assert!(
+        wait_for_status(&app, "/readyz", 503).await,
+        "readiness never turned 503"
+    );
+    assert!(
+        wait_for_status(&app, "/healthz", 200).await,
+        "liveness must stay 200"
+    );
+    let during = app.anon("{ centers { code } }", json!({})).await;
+    assert_eq!(during.code(), Some("INTERNAL"), "{}", during.body);
+    let message = during.error()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        !message.contains("sql") && !message.contains("postgres"),
+        "{message}"
+    );
+
+    proxy.set_cut(false);
+    assert!(
+        wait_for_status(&app, "/readyz", 200).await,
+        "readiness never came back"
+    );
+    let mut recovered = false;
+    for _ in 0..40 {
+        if app
+            .anon("{ centers { code } }", json!({}))
+            .await
+            .body
+            .get("errors")
+            .is_none()
+        {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "queries never worked again");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_rush_leaves_no_half_made_booking() {
+    let app = spawn().await;
+    let admin = app.admin("pinghu").await;
+    let venue = app
+        .gql(
+            Some(&admin),
+            "mutation($i: CreateVenueInput!) { createVenue(input: $i) { id } }",
+            json!({ "i": { "name": "Rush hall", "address": "Pinghu", "kind": "HALL", "seating": "RESERVED",
+                "sections": [{ "name": "Stalls", "rows": (1..=10).map(|r| json!({ "label": r.to_string(), "seats": 20 })).collect::<Vec<_>>() }] } }),
+        )
+        .await;
+    let venue_id = venue.data()["createVenue"]["id"]
+        .as_str()
+        .expect("venue")
+        .to_owned();
+    let starts = chrono::Utc::now() + chrono::Duration::days(3);
+    let perf = app
+        .gql(
+            Some(&admin),
+            "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
+            json!({ "i": { "venueId": venue_id, "title": "大雷雨", "category": "OPERA",
+                "startsAt": starts.to_rfc3339(), "endsAt": (starts + chrono::Duration::hours(2)).to_rfc3339() } }),
+        )
+        .await;
+    let perf_id = perf.data()["schedulePerformance"]["id"]
+        .as_str()
+        .expect("perf")
+        .to_owned();
+    app.gql(
+        Some(&admin),
+        "mutation($id: ID!) { publishPerformance(id: $id) { id } }",
+        json!({ "id": perf_id }),
+    )
+    .await
+    .data();
+    let residents = app.residents_fast(150, "pinghu").await;
+
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zouqin"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.database_url)
+        .env("ZOUQIN_BIND", format!("127.0.0.1:{port}"))
+        .env("ZOUQIN_JWT_SECRET", JWT_SECRET)
+        .env("ZOUQIN_IP_RATE_LIMIT", "0")
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start zouqin");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the child server never started");
+
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for token in residents {
+        let client = client.clone();
+        let url = format!("{base}/graphql");
+        let perf_id = perf_id.clone();
+        let first_tx = first_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let answer = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": "mutation($i: BookSeatsInput!) { bookSeats(input: $i) { id } }",
+                    "variables": { "i": { "performanceId": perf_id, "quantity": 2 } } }))
+                .send()
+                .await;
+            if answer.is_ok() {
+                let _ = first_tx.try_send(());
+            }
+        }));
+    }
+    drop(first_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(30), first_rx.recv()).await;
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+    for task in tasks {
+        let _ = task.await;
+    }
+
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = &app.db.conn;
+    let count = |sql: &'static str| async move {
+        let row = conn
+            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get_by_index::<i64>(0).expect("count")
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM booking b WHERE b.status = 'CONFIRMED' AND b.quantity <> \
+               (SELECT COUNT(*) FROM ticket t WHERE t.booking_id = b.id AND t.status <> 'CANCELLED')")
+        .await,
+        0,
+        "a confirmed booking is missing tickets"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM inventory i WHERE i.booking_id IS NOT NULL AND NOT EXISTS \
+               (SELECT 1 FROM ticket t WHERE t.inventory_id = i.id AND t.booking_id = i.booking_id AND t.status <> 'CANCELLED')")
+        .await,
+        0,
+        "a seat is marked sold without a ticket"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM ticket t JOIN inventory i ON i.id = t.inventory_id \
+               WHERE t.status <> 'CANCELLED' AND (i.booking_id IS NULL OR i.booking_id <> t.booking_id)")
+        .await,
+        0,
+        "a live ticket's seat is not marked for its booking"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM resident_hold h WHERE h.tickets <> (SELECT COUNT(*) FROM ticket t \
+               JOIN booking b ON b.id = t.booking_id WHERE b.account_id = h.account_id \
+               AND t.performance_id = h.performance_id AND t.status <> 'CANCELLED')")
+        .await,
+        0,
+        "a resident's holding disagrees with its tickets"
+    );
+    let sold = count("SELECT COUNT(*) FROM ticket WHERE status <> 'CANCELLED'").await;
+    let r = app
+        .anon(
+            "query($id: ID!) { performance(id: $id) { seatsAvailable capacity } }",
+            json!({ "id": perf_id }),
+        )
+        .await;
+    let available = r.data()["performance"]["seatsAvailable"]
+        .as_i64()
+        .expect("int");
+    assert_eq!(available + sold, 200);
+}
+
+fn nasty_strings() -> Vec<Value> {
+    vec![
+        json!(""),
+        json!(" "),
+        json!("\u{0000}"),
+        json!("💥".repeat(300)),
+        json!("' OR 1=1 --"),
+        json!("%_\\"),
+        json!("a".repeat(10_000)),
+        json!("池座"),
+        json!("\u{202e}rtl"),
+    ]
+}
+
+fn nasty_ids() -> Vec<Value> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    vec![
+        json!(""),
+        json!("garbage"),
+        json!(b64("Performance:0")),
+        json!(b64("Performance:-1")),
+        json!(b64("Performance:99999999999999999999")),
+        json!(b64("Performance:9223372036854775807")),
+        json!(b64("Seat:1")),
+        json!(b64("Center:1")),
+        json!(b64("Nope:1")),
+        json!("🎭"),
+    ]
+}
+
+fn nasty_ints() -> Vec<Value> {
+    vec![
+        json!(0),
+        json!(-1),
+        json!(1),
+        json!(2147483647),
+        json!(-2147483648),
+        json!(100001),
+    ]
+}
+
+fn nasty_dates() -> Vec<Value> {
+    vec![
+        json!("2030-01-01T00:00:00+08:00"),
+        json!("1969-12-31T23:59:59Z"),
+        json!("9999-12-31T23:59:59Z"),
+        json!("2030-02-30T00:00:00Z"),
+        json!("yesterday"),
+        json!(""),
+    ]
+}
+
+/// Every answer is data or errors that all carry a code other than INTERNAL.
+fn assert_coded(r: &Gql, what: &str) {
+    assert!(
+        r.status == 200 || r.status == 400,
+        "{what}: HTTP {}",
+        r.status
+    );
+    if let Some(errors) = r.body.get("errors").and_then(Value::as_array) {
+        for error in errors {
+            let code = error["extensions"]["code"].as_str();
+            assert!(code.is_some(), "{what}: uncoded error {error}");
+            assert_ne!(code, Some("INTERNAL"), "{what}: {error}");
+        }
+    } else {
+        assert!(
+            r.body.get("data").is_some(),
+            "{what}: neither data nor errors: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn random_and_hostile_input_gets_coded_errors_never_internal() {
+    use rand::seq::IndexedRandom;
+    let app = spawn().await;
+    let admin = app.admin("pinghu").await;
+    let world = app.world().await;
+    let resident = app.resident("fuzz@residents.example", &world.pinghu).await;
+    let mut rng = rand::rng();
+    let (strings, ids, ints, dates) = (nasty_strings(), nasty_ids(), nasty_ints(), nasty_dates());
+    for round in 0..60 {
+        let pick = |v: &Vec<Value>, rng: &mut rand::rngs::ThreadRng| {
+            v.choose(rng).cloned().unwrap_or(Value::Null)
+        };
+        let venue = json!({ "i": {
+            "name": pick(&strings, &mut rng), "address": pick(&strings, &mut rng),
+            "kind": "HALL", "seating": if round % 2 == 0 { "RESERVED" } else { "GENERAL_ADMISSION" },
+            "capacity": pick(&ints, &mut rng),
+            "sections": [{ "name": pick(&strings, &mut rng), "rows": [{ "label": pick(&strings, &mut rng), "seats": pick(&ints, &mut rng), "accessibleSeats": [pick(&ints, &mut rng)] }] }]
+        } });
+        let r = app
+            .gql(
+                Some(&admin),
+                "mutation($i: CreateVenueInput!) { createVenue(input: $i) { id } }",
+                venue,
+            )
+            .await;
+        assert_coded(&r, "createVenue");
+        let schedule = json!({ "i": {
+            "venueId": pick(&ids, &mut rng), "title": pick(&strings, &mut rng), "category": "OPERA",
+            "startsAt": pick(&dates, &mut rng), "endsAt": pick(&dates, &mut rng),
+            "priceCents": pick(&ints, &mut rng), "perResidentLimit": pick(&ints, &mut rng),
+            "allocationId": pick(&ids, &mut rng)
+        } });
+        let r = app
+            .gql(
+                Some(&admin),
+                "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
+                schedule,
+            )
+            .await;
+        assert_coded(&r, "schedulePerformance");
+        let book = json!({ "i": {
+            "performanceId": pick(&ids, &mut rng),
+            "seatIds": if round % 3 == 0 { json!([pick(&ids, &mut rng), pick(&ids, &mut rng)]) } else { Value::Null },
+            "quantity": if round % 3 == 1 { pick(&ints, &mut rng) } else { Value::Null },
+            "idempotencyKey": pick(&strings, &mut rng)
+        } });
+        let r = app
+            .gql(
+                Some(&resident),
+                "mutation($i: BookSeatsInput!) { bookSeats(input: $i) { id } }",
+                book,
+            )
+            .await;
+        assert_coded(&r, "bookSeats");
+        let filter = json!({ "f": { "search": pick(&strings, &mut rng), "from": pick(&dates, &mut rng), "hostCenterId": pick(&ids, &mut rng) },
+            "first": pick(&ints, &mut rng), "after": pick(&strings, &mut rng) });
+        let r = app
+            .anon("query($f: PerformanceFilter, $first: Int, $after: String) { performances(filter: $f, first: $first, after: $after) { totalCount } }", filter)
+            .await;
+        assert_coded(&r, "performances");
+        let r = app
+            .anon(
+                "query($id: ID!) { node(id: $id) { id } }",
+                json!({ "id": pick(&ids, &mut rng) }),
+            )
+            .await;
+        assert_coded(&r, "node");
+        let r = app
+            .anon(
+                "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+                json!({ "e": pick(&strings, &mut rng), "p": pick(&strings, &mut rng) }),
+            )
+            .await;
+        assert_coded(&r, "login");
+    }
+}
