@@ -9,9 +9,7 @@
 //! day's upcoming sessions.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
-use entity::enums::{
-    AllocationStatus, PerformanceCategory, PerformanceStatus, Role, VenueKind,
-};
+use entity::enums::{AllocationStatus, PerformanceCategory, PerformanceStatus, Role, VenueKind};
 use entity::{account, center, performance, seasonal_allocation, venue};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
@@ -133,10 +131,17 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
     // The 2019 "Connecting with Shanghai" series: Jinshan sends Pinghu 2 sessions a quarter.
     for quarter in 1..=4 {
         let season = Season::new(2019, quarter)?;
-        let allocation = ensure_allocation(conn, jinshan_admin, pinghu_admin, season, &mut counts).await?;
+        let allocation =
+            ensure_allocation(conn, jinshan_admin, pinghu_admin, season, &mut counts).await?;
         for (n, (title, category)) in [
-            ("接轨上海 精品文艺系列展演：金山农民画专场", PerformanceCategory::Exhibition),
-            ("接轨上海 精品文艺系列展演：沪剧折子戏专场", PerformanceCategory::Opera),
+            (
+                "接轨上海 精品文艺系列展演：金山农民画专场",
+                PerformanceCategory::Exhibition,
+            ),
+            (
+                "接轨上海 精品文艺系列展演：沪剧折子戏专场",
+                PerformanceCategory::Opera,
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -147,129 +152,178 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
             } else {
                 (theatre.id, 2)
             };
-            ensure_performance(conn, pinghu_admin, &mut counts, Session {
-                venue_id,
-                title,
-                description: "金山区文化馆推荐的上海优秀作品，在平湖“接轨上海”系列中展演。",
-                category,
-                starts_at: local(date, 19, 0),
-                hours,
-                origin: Some(jinshan),
-                allocation: Some(allocation.id),
-                limit: 4,
-            })
+            ensure_performance(
+                conn,
+                pinghu_admin,
+                &mut counts,
+                Session {
+                    venue_id,
+                    title,
+                    description: "金山区文化馆推荐的上海优秀作品，在平湖“接轨上海”系列中展演。",
+                    category,
+                    starts_at: local(date, 19, 0),
+                    hours,
+                    origin: Some(jinshan),
+                    allocation: Some(allocation.id),
+                    limit: 4,
+                },
+            )
             .await?;
         }
     }
 
     // 《大雷雨》: sold-out nights in Jinshan, then extra performances proposed for Pinghu.
     for day in [8, 9, 10] {
-        ensure_performance(conn, jinshan_admin, &mut counts, Session {
-            venue_id: jinshan_theatre.id,
-            title: "沪剧《大雷雨》",
-            description: "非物质文化遗产沪剧传统大戏，金山区文化馆出品。",
-            category: PerformanceCategory::Opera,
-            starts_at: local(ymd(2019, 3, day), 19, 0),
+        ensure_performance(
+            conn,
+            jinshan_admin,
+            &mut counts,
+            Session {
+                venue_id: jinshan_theatre.id,
+                title: "沪剧《大雷雨》",
+                description: "非物质文化遗产沪剧传统大戏，金山区文化馆出品。",
+                category: PerformanceCategory::Opera,
+                starts_at: local(ymd(2019, 3, day), 19, 0),
+                hours: 3,
+                origin: None,
+                allocation: None,
+                limit: 4,
+            },
+        )
+        .await?;
+    }
+    ensure_performance(
+        conn,
+        pinghu_admin,
+        &mut counts,
+        Session {
+            venue_id: theatre.id,
+            title: "浙沪共村晚",
+            description: "浙江、上海两地村民同台的乡村联欢晚会。",
+            category: PerformanceCategory::Gala,
+            starts_at: local(ymd(2019, 1, 26), 18, 30),
             hours: 3,
             origin: None,
             allocation: None,
             limit: 4,
-        })
-        .await?;
-    }
-    ensure_performance(conn, pinghu_admin, &mut counts, Session {
-        venue_id: theatre.id,
-        title: "浙沪共村晚",
-        description: "浙江、上海两地村民同台的乡村联欢晚会。",
-        category: PerformanceCategory::Gala,
-        starts_at: local(ymd(2019, 1, 26), 18, 30),
-        hours: 3,
-        origin: None,
-        allocation: None,
-        limit: 4,
-    })
+        },
+    )
     .await?;
-    ensure_performance(conn, pinghu_admin, &mut counts, Session {
-        venue_id: gallery.id,
-        title: "共同的记忆——平湖金山两地文化展",
-        description: "平湖、金山两地文化馆联合举办的主题展览。",
-        category: PerformanceCategory::Exhibition,
-        starts_at: local(ymd(2018, 10, 12), 9, 0),
-        hours: 8,
-        origin: None,
-        allocation: None,
-        limit: 6,
-    })
+    ensure_performance(
+        conn,
+        pinghu_admin,
+        &mut counts,
+        Session {
+            venue_id: gallery.id,
+            title: "共同的记忆——平湖金山两地文化展",
+            description: "平湖、金山两地文化馆联合举办的主题展览。",
+            category: PerformanceCategory::Exhibition,
+            starts_at: local(ymd(2018, 10, 12), 9, 0),
+            hours: 8,
+            origin: None,
+            allocation: None,
+            limit: 6,
+        },
+    )
     .await?;
-    ensure_performance(conn, pinghu_admin, &mut counts, Session {
-        venue_id: river.id,
-        title: "端午龙舟斗牛赛",
-        description: "金山、平湖、嘉善20支龙舟队在山塘村界河上竞渡。",
-        category: PerformanceCategory::Sport,
-        starts_at: local(ymd(2019, 6, 7), 9, 0),
-        hours: 4,
-        origin: None,
-        allocation: None,
-        limit: 6,
-    })
+    ensure_performance(
+        conn,
+        pinghu_admin,
+        &mut counts,
+        Session {
+            venue_id: river.id,
+            title: "端午龙舟斗牛赛",
+            description: "金山、平湖、嘉善20支龙舟队在山塘村界河上竞渡。",
+            category: PerformanceCategory::Sport,
+            starts_at: local(ymd(2019, 6, 7), 9, 0),
+            hours: 4,
+            origin: None,
+            allocation: None,
+            limit: 6,
+        },
+    )
     .await?;
 
     // Upcoming, bookable sessions, dated relative to today.
     let today = Utc::now().with_timezone(&shanghai()).date_naive();
     let next = Season::containing(Utc::now()).next();
-    let allocation = ensure_allocation(conn, jinshan_admin, pinghu_admin, next, &mut counts).await?;
-    for (n, title) in ["沪剧《大雷雨》（平湖加演）", "接轨上海 精品文艺系列展演：金山民乐专场"]
-        .into_iter()
-        .enumerate()
+    let allocation =
+        ensure_allocation(conn, jinshan_admin, pinghu_admin, next, &mut counts).await?;
+    for (n, title) in [
+        "沪剧《大雷雨》（平湖加演）",
+        "接轨上海 精品文艺系列展演：金山民乐专场",
+    ]
+    .into_iter()
+    .enumerate()
     {
-        ensure_performance(conn, pinghu_admin, &mut counts, Session {
-            venue_id: theatre.id,
-            title,
-            description: "金山区文化馆送到平湖的交流场次，平湖市民不出城即可观看。",
-            category: PerformanceCategory::Opera,
-            starts_at: local(next.starts_on() + Duration::days(9 + 10 * n as i64), 19, 0),
-            hours: 3,
-            origin: Some(jinshan),
-            allocation: Some(allocation.id),
-            limit: 4,
-        })
+        ensure_performance(
+            conn,
+            pinghu_admin,
+            &mut counts,
+            Session {
+                venue_id: theatre.id,
+                title,
+                description: "金山区文化馆送到平湖的交流场次，平湖市民不出城即可观看。",
+                category: PerformanceCategory::Opera,
+                starts_at: local(next.starts_on() + Duration::days(9 + 10 * n as i64), 19, 0),
+                hours: 3,
+                origin: Some(jinshan),
+                allocation: Some(allocation.id),
+                limit: 4,
+            },
+        )
         .await?;
     }
-    ensure_performance(conn, pinghu_admin, &mut counts, Session {
-        venue_id: theatre.id,
-        title: "浙沪共村晚",
-        description: "浙江、上海两地村民同台的乡村联欢晚会。",
-        category: PerformanceCategory::Gala,
-        starts_at: local(today + Duration::days(14), 18, 30),
-        hours: 3,
-        origin: None,
-        allocation: None,
-        limit: 4,
-    })
+    ensure_performance(
+        conn,
+        pinghu_admin,
+        &mut counts,
+        Session {
+            venue_id: theatre.id,
+            title: "浙沪共村晚",
+            description: "浙江、上海两地村民同台的乡村联欢晚会。",
+            category: PerformanceCategory::Gala,
+            starts_at: local(today + Duration::days(14), 18, 30),
+            hours: 3,
+            origin: None,
+            allocation: None,
+            limit: 4,
+        },
+    )
     .await?;
-    ensure_performance(conn, jiashan_admin, &mut counts, Session {
-        venue_id: river.id,
-        title: "龙舟斗牛赛（三地邀请赛）",
-        description: "金山、平湖、嘉善三地龙舟队在界河竞渡，两岸观赛。",
-        category: PerformanceCategory::Sport,
-        starts_at: local(today + Duration::days(21), 9, 0),
-        hours: 4,
-        origin: None,
-        allocation: None,
-        limit: 6,
-    })
+    ensure_performance(
+        conn,
+        jiashan_admin,
+        &mut counts,
+        Session {
+            venue_id: river.id,
+            title: "龙舟斗牛赛（三地邀请赛）",
+            description: "金山、平湖、嘉善三地龙舟队在界河竞渡，两岸观赛。",
+            category: PerformanceCategory::Sport,
+            starts_at: local(today + Duration::days(21), 9, 0),
+            hours: 4,
+            origin: None,
+            allocation: None,
+            limit: 6,
+        },
+    )
     .await?;
-    ensure_performance(conn, jiashan_admin, &mut counts, Session {
-        venue_id: jiashan_hall.id,
-        title: "嘉善田歌专场",
-        description: "嘉善县文化馆的非遗田歌演出。",
-        category: PerformanceCategory::Concert,
-        starts_at: local(today + Duration::days(10), 19, 30),
-        hours: 2,
-        origin: None,
-        allocation: None,
-        limit: 4,
-    })
+    ensure_performance(
+        conn,
+        jiashan_admin,
+        &mut counts,
+        Session {
+            venue_id: jiashan_hall.id,
+            title: "嘉善田歌专场",
+            description: "嘉善县文化馆的非遗田歌演出。",
+            category: PerformanceCategory::Concert,
+            starts_at: local(today + Duration::days(10), 19, 30),
+            hours: 2,
+            origin: None,
+            allocation: None,
+            limit: 4,
+        },
+    )
     .await?;
 
     Ok(format!(
@@ -392,7 +446,10 @@ async fn ensure_allocation(
         .filter(seasonal_allocation::Column::Quarter.eq(season.quarter as i32))
         .filter(seasonal_allocation::Column::ProviderCenterId.eq(provider.center_id))
         .filter(seasonal_allocation::Column::HostCenterId.eq(host.center_id))
-        .filter(seasonal_allocation::Column::Status.is_in([AllocationStatus::Proposed, AllocationStatus::Accepted]))
+        .filter(
+            seasonal_allocation::Column::Status
+                .is_in([AllocationStatus::Proposed, AllocationStatus::Accepted]),
+        )
         .one(conn)
         .await?;
     let allocation = match existing {
