@@ -23,7 +23,8 @@ const LEEWAY_SECS: u64 = 5;
 pub struct Claims {
     /// The account id.
     pub sub: String,
-    /// The account's role.
+    /// The account's role, spelled as in the schema (`CENTER_ADMIN`).
+    #[serde(with = "role_claim")]
     pub role: Role,
     /// The staff member's center id (absent for residents).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -38,6 +39,34 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+}
+
+/// The `role` claim uses the schema's spelling (`RESIDENT`, `CENTER_ADMIN`, `SCHEDULER`,
+/// `USHER`), not the Rust variant names.
+mod role_claim {
+    use entity::enums::Role;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(role: &Role, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(crate::auth::role_name(*role))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Role, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        match name.as_str() {
+            "RESIDENT" => Ok(Role::Resident),
+            "CENTER_ADMIN" => Ok(Role::CenterAdmin),
+            "SCHEDULER" => Ok(Role::Scheduler),
+            "USHER" => Ok(Role::Usher),
+            // Tokens signed by an older build spelled the role as the Rust variant; they stay
+            // valid for the rest of their 15 minutes during a rolling upgrade.
+            "Resident" => Ok(Role::Resident),
+            "CenterAdmin" => Ok(Role::CenterAdmin),
+            "Scheduler" => Ok(Role::Scheduler),
+            "Usher" => Ok(Role::Usher),
+            other => Err(D::Error::custom(format!("unknown role {other:?}"))),
+        }
+    }
 }
 
 /// Signs and verifies access tokens with one HS256 key.

@@ -75,7 +75,7 @@ impl AccountQuery {
         };
         let account = accounts::find(&services(ctx)?.db, id).await?;
         match account {
-            Some(account) if account.active => Ok(Some(Account(account))),
+            Some(account) if account.active => Ok(Some(Account::from(account))),
             _ => Err(AppError::Unauthenticated("the account no longer exists".to_owned()).into()),
         }
     }
@@ -171,6 +171,6 @@ impl AccountMutation {
             },
         )
         .await?;
-        Ok(Account(account))
+        Ok(Account::from(account))
     }
 }

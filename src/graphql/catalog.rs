@@ -176,7 +176,7 @@ impl CatalogQuery {
             Kind::Ticket => Some(Node::Ticket(Ticket(
                 super::booking::visible_ticket(db, caller, row).await?,
             ))),
-            Kind::Account => Some(Node::Account(Account(
+            Kind::Account => Some(Node::Account(Account::from(
                 super::accounts::visible_account(db, caller, row).await?,
             ))),
         };

@@ -160,7 +160,22 @@ impl Center {
 }
 
 /// A login.
-pub struct Account(pub account::Model);
+pub struct Account(pub account::Model, pub EmailView);
+
+/// How much of an account's email a response may show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailView {
+    /// Decide by the caller (whole for the account itself and its center's admin).
+    ByCaller,
+    /// Whole: the response goes to the account itself (login, registration, refresh).
+    Owner,
+}
+
+impl From<account::Model> for Account {
+    fn from(model: account::Model) -> Self {
+        Self(model, EmailView::ByCaller)
+    }
+}
 
 #[Object]
 impl Account {
@@ -170,7 +185,7 @@ impl Account {
     /// Shown whole to the account itself and to its own center's CENTER_ADMIN; masked
     /// (`x***@example.com`) to everyone else.
     async fn email(&self, ctx: &Context<'_>) -> String {
-        if accounts::may_see_email(caller(ctx), &self.0) {
+        if self.1 == EmailView::Owner || accounts::may_see_email(caller(ctx), &self.0) {
             self.0.email.clone()
         } else {
             accounts::mask_email(&self.0.email)
@@ -527,7 +542,7 @@ impl Booking {
             .load_one(AccountId(self.0.account_id))
             .await
             .map_err(AppError::from)?
-            .map(Account)
+            .map(Account::from)
             .ok_or(AppError::Internal("account missing".to_owned()))?)
     }
     /// Whether the seats are adjacent in one row (always true for explicit seats and for
@@ -594,7 +609,7 @@ impl AuthPayload {
         local(self.0.expires_at)
     }
     async fn account(&self) -> Account {
-        Account(self.0.account.clone())
+        Account(self.0.account.clone(), EmailView::Owner)
     }
 }
 
