@@ -96,7 +96,7 @@ impl Application {
         crate::auth::password::warm_up();
         let services = Services {
             db: database.conn.clone(),
-            realtime: Realtime::start(&database),
+            realtime: Realtime::start(&database).await,
             keys: TokenKeys::new(&key),
             settings: settings.clone(),
         };

@@ -15,6 +15,8 @@ use crate::db::Database;
 
 /// The NOTIFY channel.
 const CHANNEL: &str = "zouqin_availability";
+/// The performance id of an event that concerns every performance (a resynchronisation).
+pub const EVERY_PERFORMANCE: i64 = 0;
 /// Events buffered per subscriber before it counts as lagging.
 const BUFFER: usize = 1024;
 
@@ -57,11 +59,20 @@ pub struct Realtime {
 }
 
 impl Realtime {
-    /// Starts the relay (on PostgreSQL, a LISTEN task that reconnects by itself).
-    pub fn start(db: &Database) -> Self {
+    /// Starts the relay. On PostgreSQL it waits (up to a few seconds) until this instance
+    /// is LISTENing, so no event published after start-up is missed; the listener then
+    /// reconnects by itself whenever its connection drops.
+    pub async fn start(db: &Database) -> Self {
         let (sender, _) = broadcast::channel(BUFFER);
         if let Some(pool) = db.pg_pool.clone() {
-            tokio::spawn(listen(pool, sender.clone()));
+            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(listen(pool, sender.clone(), ready_tx));
+            if tokio::time::timeout(Duration::from_secs(5), ready_rx)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the availability listener is not up yet; it keeps trying");
+            }
         }
         Self {
             sender,
@@ -109,13 +120,28 @@ impl Realtime {
     }
 }
 
-async fn listen(pool: sea_orm::sqlx::PgPool, sender: broadcast::Sender<AvailabilityEvent>) {
+async fn listen(
+    pool: sea_orm::sqlx::PgPool,
+    sender: broadcast::Sender<AvailabilityEvent>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
     loop {
         match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if let Err(e) = listener.listen(CHANNEL).await {
                     tracing::warn!(error = %e, "LISTEN failed; retrying");
                 } else {
+                    match ready.take() {
+                        Some(ready) => {
+                            let _ = ready.send(());
+                        }
+                        // Back after a disconnection: events may have been missed, so every
+                        // subscriber refreshes its performance in full.
+                        None => {
+                            let _ = sender.send(AvailabilityEvent::whole(EVERY_PERFORMANCE));
+                        }
+                    }
                     loop {
                         match listener.recv().await {
                             Ok(note) => match serde_json::from_str(note.payload()) {

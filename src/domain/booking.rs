@@ -171,12 +171,24 @@ pub async fn book(
     let perf = super::catalog::performance(conn, caller, request.performance_id)
         .await?
         .ok_or(AppError::NotFound("performance"))?;
+    let fingerprint = request.fingerprint();
+    // A retry returns the first booking whenever it comes, even after the window closed.
+    if let Some(key) = &request.idempotency_key
+        && let Some(existing) = find_by_key(conn, resident, key).await?
+    {
+        return replay(existing, &fingerprint);
+    }
     check_window(&perf, now())?;
+    // Queue here, in memory, rather than on the database's row lock with a pooled
+    // connection held: a rush on one performance then cannot starve the pool for others.
+    let _turn = admission(perf.id)
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(format!("admission semaphore closed: {e}")))?;
     let venue = db::found(
         venue::Entity::find_by_id(perf.venue_id).one(conn).await?,
         "venue",
     )?;
-    let fingerprint = request.fingerprint();
     let result = crate::write_txn!(conn, |txn| {
         lock_performance(txn, perf.id).await?;
         if let Some(key) = &request.idempotency_key
@@ -245,15 +257,7 @@ pub async fn book(
         other => other?,
     };
     match outcome {
-        Outcome::Existing(existing) => {
-            if existing.request_fingerprint == fingerprint {
-                Ok(existing)
-            } else {
-                Err(AppError::conflict(
-                    "this idempotency key was used for a different booking request",
-                ))
-            }
-        }
+        Outcome::Existing(existing) => replay(existing, &fingerprint),
         Outcome::Booked(booking, seat_ids) => {
             realtime
                 .publish(AvailabilityEvent::seats(booking.performance_id, seat_ids))
@@ -261,6 +265,34 @@ pub async fn book(
             Ok(booking)
         }
     }
+}
+
+/// The answer to a repeated idempotency key: the first booking, if the request is the same.
+fn replay(existing: booking::Model, fingerprint: &str) -> AppResult<booking::Model> {
+    if existing.request_fingerprint == fingerprint {
+        Ok(existing)
+    } else {
+        Err(AppError::conflict(
+            "this idempotency key was used for a different booking request",
+        ))
+    }
+}
+
+/// Bookings of one performance that may be in the database at once from this instance.
+const PER_PERFORMANCE_IN_FLIGHT: usize = 2;
+/// Stripes of the admission table (performances share a stripe only by id modulo this).
+const ADMISSION_STRIPES: usize = 64;
+
+/// This instance's admission gate for a performance. It only shapes load: correctness
+/// comes from the database, whatever the number of instances.
+fn admission(performance_id: i64) -> &'static tokio::sync::Semaphore {
+    static STRIPES: std::sync::LazyLock<Vec<tokio::sync::Semaphore>> =
+        std::sync::LazyLock::new(|| {
+            (0..ADMISSION_STRIPES)
+                .map(|_| tokio::sync::Semaphore::new(PER_PERFORMANCE_IN_FLIGHT))
+                .collect()
+        });
+    &STRIPES[performance_id.rem_euclid(ADMISSION_STRIPES as i64) as usize]
 }
 
 async fn find_by_key(
@@ -559,7 +591,12 @@ async fn issue_tickets(
         .await
         .map_err(|err| {
             if violates(&err, "ticket_live_inventory_key") {
-                AppError::SeatUnavailable { seat_ids: vec![] }
+                AppError::SeatUnavailable {
+                    seat_ids: claimed
+                        .iter()
+                        .filter_map(|c| c.seat_id.map(|s| encode(Kind::Seat, s)))
+                        .collect(),
+                }
             } else {
                 err.into()
             }

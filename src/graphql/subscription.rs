@@ -93,6 +93,9 @@ impl Subscription {
             loop {
                 let event = match receiver.recv().await {
                     Ok(event) if event.performance_id == id => event,
+                    Ok(event) if event.performance_id == crate::realtime::EVERY_PERFORMANCE => {
+                        AvailabilityEvent::whole(id)
+                    }
                     Ok(_) => continue,
                     // Fell behind: send one full refresh instead of the missed events.
                     Err(RecvError::Lagged(_)) => AvailabilityEvent::whole(id),
