@@ -632,8 +632,7 @@ pub fn ticket_code() -> String {
 /// Normalises a typed ticket code (case, spaces, look-alike letters).
 pub fn normalise_code(raw: &str) -> String {
     let mut out = String::new();
-    let mut count = 0;
-    for c in raw.chars().filter(|c| c.is_ascii_alphanumeric()) {
+    for (count, c) in raw.chars().filter(|c| c.is_ascii_alphanumeric()).enumerate() {
         let c = match c.to_ascii_uppercase() {
             'O' => '0',
             'I' | 'L' => '1',
@@ -643,7 +642,6 @@ pub fn normalise_code(raw: &str) -> String {
             out.push('-');
         }
         out.push(c);
-        count += 1;
     }
     out
 }
