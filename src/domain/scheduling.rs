@@ -84,16 +84,29 @@ struct Checked {
     per_resident_limit: i32,
 }
 
-fn check_fields(
-    title: &str,
-    description: &str,
+/// The fields of a performance as they will be stored, before validation.
+struct Fields<'a> {
+    title: &'a str,
+    description: &'a str,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     price_cents: i32,
     per_resident_limit: i32,
     opens: Option<DateTime<Utc>>,
     closes: Option<DateTime<Utc>>,
-) -> AppResult<Checked> {
+}
+
+fn check_fields(fields: Fields<'_>) -> AppResult<Checked> {
+    let Fields {
+        title,
+        description,
+        starts_at,
+        ends_at,
+        price_cents,
+        per_resident_limit,
+        opens,
+        closes,
+    } = fields;
     let title = text("title", title, 200)?;
     let description = description.trim().to_owned();
     if description.chars().count() > 5000 {
@@ -260,18 +273,18 @@ pub async fn schedule_as(
             "the venue belongs to another center and is not shared with yours".to_owned(),
         ));
     }
-    let checked = check_fields(
-        &input.title,
-        &input.description,
-        input.starts_at,
-        input.ends_at,
-        input.price_cents.unwrap_or(0),
-        input
+    let checked = check_fields(Fields {
+        title: &input.title,
+        description: &input.description,
+        starts_at: input.starts_at,
+        ends_at: input.ends_at,
+        price_cents: input.price_cents.unwrap_or(0),
+        per_resident_limit: input
             .per_resident_limit
             .unwrap_or(DEFAULT_PER_RESIDENT_LIMIT),
-        input.booking_opens_at,
-        input.booking_closes_at,
-    )?;
+        opens: input.booking_opens_at,
+        closes: input.booking_closes_at,
+    })?;
     let allocation = match input.allocation_id {
         Some(id) => Some(allocations::visible(conn, caller, id).await?),
         None => None,
@@ -376,21 +389,21 @@ pub async fn update(
             "a session must start in the future",
         ));
     }
-    let checked = check_fields(
-        changes.title.as_deref().unwrap_or(&current.title),
-        changes
+    let checked = check_fields(Fields {
+        title: changes.title.as_deref().unwrap_or(&current.title),
+        description: changes
             .description
             .as_deref()
             .unwrap_or(&current.description),
         starts_at,
         ends_at,
-        changes.price_cents.unwrap_or(current.price_cents),
-        changes
+        price_cents: changes.price_cents.unwrap_or(current.price_cents),
+        per_resident_limit: changes
             .per_resident_limit
             .unwrap_or(current.per_resident_limit),
         opens,
         closes,
-    )?;
+    })?;
     if let Some(allocation_id) = current.allocation_id {
         let allocation = allocations::visible(conn, caller, allocation_id).await?;
         check_allocation(

@@ -88,13 +88,22 @@ pub fn sdl() -> String {
     build(None).sdl()
 }
 
+/// The request's DataLoader, caching what it loaded for the rest of the request.
+pub type RequestLoader = DataLoader<loaders::DbLoader, async_graphql::dataloader::HashMapCache>;
+
 /// Per-request data: who is calling and from where, plus the request's DataLoader.
 pub fn request_data(
     services: &Services,
     caller: Caller,
     origin: Origin,
-) -> (Caller, Origin, DataLoader<loaders::DbLoader>) {
-    let loader = DataLoader::new(loaders::DbLoader::new(services.db.clone()), tokio::spawn);
+) -> (Caller, Origin, RequestLoader) {
+    // A per-request cache: a row loaded once (or prefetched for a whole page) is not loaded
+    // again however the resolvers' loads happen to fall into batches.
+    let loader = DataLoader::with_cache(
+        loaders::DbLoader::new(services.db.clone()),
+        tokio::spawn,
+        async_graphql::dataloader::HashMapCache::default(),
+    );
     (caller, origin, loader)
 }
 
@@ -111,8 +120,8 @@ pub fn caller<'a>(ctx: &Context<'a>) -> &'a Caller {
 }
 
 /// The request's DataLoader.
-pub fn loader<'a>(ctx: &Context<'a>) -> AppResult<&'a DataLoader<loaders::DbLoader>> {
-    ctx.data::<DataLoader<loaders::DbLoader>>()
+pub fn loader<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestLoader> {
+    ctx.data::<RequestLoader>()
         .map_err(|_| AppError::Internal("loader missing from the request".to_owned()))
 }
 
