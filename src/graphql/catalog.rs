@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use entity::{center, seasonal_allocation};
 use sea_orm::EntityTrait;
 
@@ -23,9 +23,9 @@ pub struct PerformanceFilter {
     /// Of this category.
     pub category: Option<PerformanceCategory>,
     /// Starting at or after this instant.
-    pub from: Option<DateTime<Utc>>,
+    pub from: Option<GqlDateTime>,
     /// Starting before this instant.
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<GqlDateTime>,
     /// Words in the title or description (case-insensitive).
     pub search: Option<String>,
     /// In this status (DRAFT shows only your own center's drafts).
@@ -41,8 +41,8 @@ fn filter_of(input: PerformanceFilter) -> AppResult<Filter> {
         origin_center_id: id(Kind::Center, input.origin_center_id)?,
         venue_id: id(Kind::Venue, input.venue_id)?,
         category: input.category.map(Into::into),
-        from: input.from,
-        to: input.to,
+        from: GqlDateTime::opt(&input.from, "from")?,
+        to: GqlDateTime::opt(&input.to, "to")?,
         search: input.search,
         status: input.status.map(Into::into),
     })

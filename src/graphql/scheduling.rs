@@ -1,9 +1,8 @@
 //! Staff scheduling: venues and performances.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
 
-use super::types::{Performance, PerformanceCategory, SeatingMode, Venue, VenueKind};
+use super::types::{GqlDateTime, Performance, PerformanceCategory, SeatingMode, Venue, VenueKind};
 use super::{caller, services};
 use crate::domain::scheduling::{self, NewPerformance, PerformanceChanges};
 use crate::domain::venues::{self, NewVenue, RowSpec, SectionSpec};
@@ -61,17 +60,17 @@ pub struct SchedulePerformanceInput {
     /// Category.
     pub category: PerformanceCategory,
     /// Start.
-    pub starts_at: DateTime<Utc>,
+    pub starts_at: GqlDateTime,
     /// End (after the start).
-    pub ends_at: DateTime<Utc>,
+    pub ends_at: GqlDateTime,
     /// Price in cents (default 0: free).
     pub price_cents: Option<i32>,
     /// Tickets one resident may hold (default 4).
     pub per_resident_limit: Option<i32>,
     /// Booking opens (default: at publication).
-    pub booking_opens_at: Option<DateTime<Utc>>,
+    pub booking_opens_at: Option<GqlDateTime>,
     /// Booking closes (default and latest: the start).
-    pub booking_closes_at: Option<DateTime<Utc>>,
+    pub booking_closes_at: Option<GqlDateTime>,
     /// Whose production (default: yours, or the allocation's provider).
     pub origin_center_id: Option<ID>,
     /// The seasonal allocation this exchange session counts against.
@@ -86,17 +85,17 @@ pub struct UpdatePerformanceInput {
     /// Description.
     pub description: Option<String>,
     /// Start.
-    pub starts_at: Option<DateTime<Utc>>,
+    pub starts_at: Option<GqlDateTime>,
     /// End.
-    pub ends_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<GqlDateTime>,
     /// Price in cents.
     pub price_cents: Option<i32>,
     /// Per-resident limit.
     pub per_resident_limit: Option<i32>,
     /// Booking opens.
-    pub booking_opens_at: Option<DateTime<Utc>>,
+    pub booking_opens_at: Option<GqlDateTime>,
     /// Booking closes.
-    pub booking_closes_at: Option<DateTime<Utc>>,
+    pub booking_closes_at: Option<GqlDateTime>,
 }
 
 fn id_field(kind: Kind, field: &str, id: &ID) -> Result<i64, AppError> {
@@ -162,6 +161,11 @@ impl SchedulingMutation {
     ) -> async_graphql::Result<Performance> {
         let caller = caller(ctx);
         caller.staff(entity::enums::Role::Scheduler)?;
+        // Shape first (BAD_USER_INPUT), then lookups (NOT_FOUND).
+        let starts_at = input.starts_at.get("startsAt")?;
+        let ends_at = input.ends_at.get("endsAt")?;
+        let booking_opens_at = GqlDateTime::opt(&input.booking_opens_at, "bookingOpensAt")?;
+        let booking_closes_at = GqlDateTime::opt(&input.booking_closes_at, "bookingClosesAt")?;
         let venue_id = decode(Kind::Venue, &input.venue_id)?;
         let origin_center_id = input
             .origin_center_id
@@ -181,12 +185,12 @@ impl SchedulingMutation {
                 title: input.title,
                 description: input.description.unwrap_or_default(),
                 category: input.category.into(),
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
+                starts_at,
+                ends_at,
                 price_cents: input.price_cents,
                 per_resident_limit: input.per_resident_limit,
-                booking_opens_at: input.booking_opens_at,
-                booking_closes_at: input.booking_closes_at,
+                booking_opens_at,
+                booking_closes_at,
                 origin_center_id,
                 allocation_id,
             },
@@ -210,12 +214,12 @@ impl SchedulingMutation {
             PerformanceChanges {
                 title: input.title,
                 description: input.description,
-                starts_at: input.starts_at,
-                ends_at: input.ends_at,
+                starts_at: GqlDateTime::opt(&input.starts_at, "startsAt")?,
+                ends_at: GqlDateTime::opt(&input.ends_at, "endsAt")?,
                 price_cents: input.price_cents,
                 per_resident_limit: input.per_resident_limit,
-                booking_opens_at: input.booking_opens_at,
-                booking_closes_at: input.booking_closes_at,
+                booking_opens_at: GqlDateTime::opt(&input.booking_opens_at, "bookingOpensAt")?,
+                booking_closes_at: GqlDateTime::opt(&input.booking_closes_at, "bookingClosesAt")?,
             },
         )
         .await?;

@@ -2,7 +2,9 @@
 //! loading related rows through the request's DataLoader.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject};
+use async_graphql::{
+    Context, Enum, ID, InputValueResult, Interface, Object, Scalar, ScalarType, SimpleObject, Value,
+};
 use chrono::{DateTime, FixedOffset, Utc};
 use entity::enums;
 use entity::{account, booking, center, performance, seasonal_allocation, seat, ticket, venue};
@@ -14,9 +16,57 @@ use crate::domain::{accounts, catalog};
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, encode};
 
+/// The `DateTime` scalar: an RFC 3339 instant with its offset. Instants leave the API in
+/// Asia/Shanghai local time (`2019-07-01T19:30:00+08:00`); any offset is accepted on input.
+///
+/// Input is parsed when a resolver reads it ([`GqlDateTime::get`]), so a malformed value is
+/// `BAD_USER_INPUT` naming its input field rather than an uncoded parse error.
+#[derive(Clone, Debug)]
+pub struct GqlDateTime(Result<DateTime<FixedOffset>, String>);
+
+#[Scalar(
+    name = "DateTime",
+    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
+)]
+impl ScalarType for GqlDateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        Ok(Self(match value {
+            Value::String(text) => DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|e| format!("not an RFC 3339 date-time with offset: {e}")),
+            _ => Err("a date-time is a string like 2030-07-01T19:30:00+08:00".to_owned()),
+        }))
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(_))
+    }
+
+    fn to_value(&self) -> Value {
+        match &self.0 {
+            Ok(instant) => Value::String(instant.to_rfc3339()),
+            Err(_) => Value::Null,
+        }
+    }
+}
+
+impl GqlDateTime {
+    /// The instant, or `BAD_USER_INPUT` naming `field`.
+    pub fn get(&self, field: &str) -> AppResult<DateTime<Utc>> {
+        self.0
+            .as_ref()
+            .map(|instant| instant.with_timezone(&Utc))
+            .map_err(|message| AppError::bad_input(field, message.clone()))
+    }
+
+    /// An optional input instant.
+    pub fn opt(value: &Option<Self>, field: &str) -> AppResult<Option<DateTime<Utc>>> {
+        value.as_ref().map(|v| v.get(field)).transpose()
+    }
+}
+
 /// Every instant leaves the API in Asia/Shanghai local time, with its offset.
-pub fn local(instant: DateTime<Utc>) -> DateTime<FixedOffset> {
-    instant.with_timezone(&shanghai())
+pub fn local(instant: DateTime<Utc>) -> GqlDateTime {
+    GqlDateTime(Ok(instant.with_timezone(&shanghai())))
 }
 
 macro_rules! remote_enum {
@@ -381,10 +431,10 @@ impl Performance {
     async fn category(&self) -> PerformanceCategory {
         self.0.category.into()
     }
-    async fn starts_at(&self) -> DateTime<FixedOffset> {
+    async fn starts_at(&self) -> GqlDateTime {
         local(self.0.starts_at)
     }
-    async fn ends_at(&self) -> DateTime<FixedOffset> {
+    async fn ends_at(&self) -> GqlDateTime {
         local(self.0.ends_at)
     }
     async fn status(&self) -> PerformanceStatus {
@@ -398,7 +448,7 @@ impl Performance {
     }
     /// When booking opens: as set, else the publication (a draft without one shows when it
     /// was scheduled).
-    async fn booking_opens_at(&self) -> DateTime<FixedOffset> {
+    async fn booking_opens_at(&self) -> GqlDateTime {
         local(
             self.0
                 .booking_opens_at
@@ -407,10 +457,10 @@ impl Performance {
         )
     }
     /// When booking closes: as set, else the start.
-    async fn booking_closes_at(&self) -> DateTime<FixedOffset> {
+    async fn booking_closes_at(&self) -> GqlDateTime {
         local(self.0.booking_closes_at.unwrap_or(self.0.starts_at))
     }
-    async fn published_at(&self) -> Option<DateTime<FixedOffset>> {
+    async fn published_at(&self) -> Option<GqlDateTime> {
         self.0.published_at.map(local)
     }
     async fn cancellation_reason(&self) -> Option<&str> {
@@ -517,10 +567,10 @@ impl Booking {
     async fn status(&self) -> BookingStatus {
         self.0.status.into()
     }
-    async fn created_at(&self) -> DateTime<FixedOffset> {
+    async fn created_at(&self) -> GqlDateTime {
         local(self.0.created_at)
     }
-    async fn cancelled_at(&self) -> Option<DateTime<FixedOffset>> {
+    async fn cancelled_at(&self) -> Option<GqlDateTime> {
         self.0.cancelled_at.map(local)
     }
     /// The idempotency key the booking was made with.
@@ -577,7 +627,7 @@ impl Ticket {
     async fn status(&self) -> TicketStatus {
         self.0.status.into()
     }
-    async fn checked_in_at(&self) -> Option<DateTime<FixedOffset>> {
+    async fn checked_in_at(&self) -> Option<GqlDateTime> {
         self.0.checked_in_at.map(local)
     }
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
@@ -605,7 +655,7 @@ impl AuthPayload {
         &self.0.refresh_token
     }
     /// When the access token expires.
-    async fn expires_at(&self) -> DateTime<FixedOffset> {
+    async fn expires_at(&self) -> GqlDateTime {
         local(self.0.expires_at)
     }
     async fn account(&self) -> Account {

@@ -164,3 +164,27 @@ async fn cors_preflights_are_answered_for_configured_origins_only() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_malformed_date_time_is_bad_user_input_naming_its_field() {
+    let app = spawn().await;
+    let admin = app.admin("pinghu").await;
+    let r = app
+        .gql(
+            Some(&admin),
+            "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
+            json!({ "i": { "venueId": "x", "title": "t", "category": "OPERA",
+                "startsAt": "2030-01-01T19:00:00+08:00", "endsAt": "tomorrow evening" } }),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    assert_eq!(r.error()["extensions"]["field"], "endsAt");
+    let r = app
+        .anon(
+            "{ performances(filter: { from: \"2030-13-01T00:00:00Z\" }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    assert_eq!(r.error()["extensions"]["field"], "from");
+}
