@@ -408,8 +408,8 @@ pub async fn graphql_ws(
                     let auth = ["Authorization", "authorization"]
                         .iter()
                         .find_map(|k| payload.get(k).and_then(|v| v.as_str()).map(str::to_owned));
-                    let caller = caller_from(&state, auth.as_deref())
-                        .map_err(async_graphql::Error::new)?;
+                    let caller =
+                        caller_from(&state, auth.as_deref()).map_err(async_graphql::Error::new)?;
                     Ok(request_data(&state, caller, ip))
                 })
                 .keepalive_timeout(Some(Duration::from_secs(60)))

@@ -632,7 +632,11 @@ pub fn ticket_code() -> String {
 /// Normalises a typed ticket code (case, spaces, look-alike letters).
 pub fn normalise_code(raw: &str) -> String {
     let mut out = String::new();
-    for (count, c) in raw.chars().filter(|c| c.is_ascii_alphanumeric()).enumerate() {
+    for (count, c) in raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .enumerate()
+    {
         let c = match c.to_ascii_uppercase() {
             'O' => '0',
             'I' | 'L' => '1',

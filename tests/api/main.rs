@@ -6,7 +6,7 @@ mod helpers;
 
 mod accounts;
 mod booking;
+mod faults;
 mod foundation;
 mod hardening;
 mod scheduling;
-mod faults;
