@@ -1,7 +1,7 @@
 //! Builds the application (state + router) and serves it with graceful shutdown. Tests
 //! build it on port 0 and talk to the real thing over HTTP.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
@@ -127,18 +127,42 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves; then stops accepting, completes every
+    /// subscription, and lets in-flight requests finish for up to the grace period.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let grace = self.state.services.settings.shutdown_grace();
+        let realtime = self.state.services.realtime.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = shutdown => {}
+        }
+        realtime.close();
+        stop.send_replace(true);
+        match tokio::time::timeout(grace, server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "grace period over; dropping the connections still open"
+                );
+                Ok(())
+            }
+        }
     }
 }
 

@@ -135,6 +135,9 @@ pub struct Settings {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ZOUQIN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// After SIGTERM, how long in-flight requests may take before the server exits.
+    #[arg(long, env = "ZOUQIN_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
     /// How many minutes before a performance starts its tickets may be checked in.
     #[arg(long, env = "ZOUQIN_CHECKIN_OPENS_MINUTES", default_value_t = 180)]
     pub checkin_opens_minutes: i64,
@@ -147,6 +150,11 @@ impl Settings {
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The shutdown grace period as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
     }
 
     /// The JWT key, checked: a configured key shorter than 32 bytes is refused.

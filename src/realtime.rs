@@ -56,6 +56,7 @@ impl AvailabilityEvent {
 pub struct Realtime {
     sender: broadcast::Sender<AvailabilityEvent>,
     pg_pool: Option<sea_orm::sqlx::PgPool>,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Realtime {
@@ -77,6 +78,7 @@ impl Realtime {
         Self {
             sender,
             pg_pool: db.pg_pool.clone(),
+            closing: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -112,6 +114,16 @@ impl Realtime {
     /// A new receiver of every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<AvailabilityEvent> {
         self.sender.subscribe()
+    }
+
+    /// Resolves when the server shuts down: subscriptions then complete cleanly.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Ends every subscription on this instance (at shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// How many subscribers are listening on this instance.

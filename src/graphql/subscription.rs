@@ -87,11 +87,17 @@ impl Subscription {
             .await?
             .ok_or(AppError::NotFound("performance"))?;
         let mut receiver = services.realtime.subscribe();
+        let mut closing = services.realtime.closing();
         metrics::gauge!("zouqin_subscriptions").increment(1.0);
         Ok(async_stream::stream! {
             let _guard = SubscriptionGuard;
             loop {
-                let event = match receiver.recv().await {
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    // The server is shutting down: complete the subscription cleanly.
+                    _ = closing.wait_for(|closing| *closing) => break,
+                };
+                let event = match received {
                     Ok(event) if event.performance_id == id => event,
                     Ok(event) if event.performance_id == crate::realtime::EVERY_PERFORMANCE => {
                         AvailabilityEvent::whole(id)

@@ -188,3 +188,99 @@ async fn a_malformed_date_time_is_bad_user_input_naming_its_field() {
     assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
     assert_eq!(r.error()["extensions"]["field"], "from");
 }
+
+#[tokio::test]
+async fn shutdown_completes_open_subscriptions_and_stops_the_server() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut app = spawn().await;
+    let admin = app.admin("pinghu").await;
+    let venue = app
+        .gql(
+            Some(&admin),
+            "mutation($i: CreateVenueInput!) { createVenue(input: $i) { id } }",
+            json!({ "i": { "name": "Square", "address": "Pinghu", "kind": "OUTDOOR",
+                "seating": "GENERAL_ADMISSION", "capacity": 50 } }),
+        )
+        .await;
+    let venue_id = venue.data()["createVenue"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let starts = chrono::Utc::now() + chrono::Duration::days(2);
+    let perf = app
+        .gql(
+            Some(&admin),
+            "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
+            json!({ "i": { "venueId": venue_id, "title": "Gala", "category": "GALA",
+                "startsAt": starts.to_rfc3339(), "endsAt": (starts + chrono::Duration::hours(2)).to_rfc3339() } }),
+        )
+        .await;
+    let perf_id = perf.data()["schedulePerformance"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.gql(
+        Some(&admin),
+        "mutation($id: ID!) { publishPerformance(id: $id) { id } }",
+        json!({ "id": perf_id }),
+    )
+    .await
+    .data();
+
+    let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let send = |value: serde_json::Value| Message::Text(value.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": {} })))
+        .await
+        .expect("init");
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($p: ID!) { seatAvailability(performanceId: $p) { seatsAvailable } }",
+        "variables": { "p": perf_id } } })))
+        .await
+        .expect("subscribe");
+    for _ in 0..100 {
+        if app.state.services.realtime.subscribers() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        app.state.services.realtime.subscribers() > 0,
+        "the subscription never started"
+    );
+
+    let server = app.stop();
+    let completed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+                if value["type"] == "complete" && value["id"] == "1" {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        completed.ok(),
+        Some(true),
+        "the subscription was not completed"
+    );
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+    assert!(
+        matches!(finished, Ok(Ok(Ok(())))),
+        "the server did not stop cleanly"
+    );
+}

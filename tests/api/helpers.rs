@@ -209,6 +209,14 @@ impl Gql {
 }
 
 impl TestApp {
+    /// Sends the shutdown signal (as SIGTERM would) and returns the server task.
+    pub fn stop(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("the server is running")
+    }
+
     /// The URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
