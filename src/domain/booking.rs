@@ -190,17 +190,13 @@ pub async fn book(
         "venue",
     )?;
     let result = crate::write_txn!(conn, |txn| {
-        lock_performance(txn, perf.id).await?;
+        // Lock and re-read in one statement: the window and limit may have changed since.
+        let perf = lock_and_read(txn, perf.id).await?;
         if let Some(key) = &request.idempotency_key
             && let Some(existing) = find_by_key(txn, resident, key).await?
         {
             return Ok(Outcome::Existing(existing));
         }
-        // Re-read under the lock: the window and limit may have changed since.
-        let perf = db::found(
-            performance::Entity::find_by_id(perf.id).one(txn).await?,
-            "performance",
-        )?;
         check_window(&perf, now())?;
         hold(
             txn,
@@ -305,6 +301,22 @@ async fn find_by_key(
         .filter(booking::Column::IdempotencyKey.eq(key))
         .one(conn)
         .await?)
+}
+
+/// Takes the performance's row lock for the rest of the transaction and returns the row as
+/// it stands under the lock (`UPDATE … RETURNING`).
+async fn lock_and_read(conn: &impl ConnectionTrait, id: i64) -> AppResult<performance::Model> {
+    let rows = performance::Entity::update_many()
+        .col_expr(
+            performance::Column::LockVersion,
+            Expr::col(performance::Column::LockVersion).add(1),
+        )
+        .filter(performance::Column::Id.eq(id))
+        .exec_with_returning(conn)
+        .await?;
+    rows.into_iter()
+        .next()
+        .ok_or(AppError::NotFound("performance"))
 }
 
 /// Takes the performance's row lock for the rest of the transaction.
@@ -444,6 +456,7 @@ async fn claim_seats(
 struct FreeSeat {
     id: i64,
     seat_id: Option<i64>,
+    place_no: i32,
     section_order: i32,
     row_rank: i32,
     number: i32,
@@ -472,29 +485,83 @@ async fn claim_best(
         .await?;
         return finish_claim(conn, booking_id, rows, n, true).await;
     }
-    let free = FreeSeat::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        "SELECT i.id, i.seat_id, s.section_order, s.row_rank, s.number, s.row_size \
-         FROM inventory i JOIN seat s ON s.id = i.seat_id \
-         WHERE i.performance_id = $1 AND i.booking_id IS NULL \
-         ORDER BY s.section_order, s.row_rank, s.number",
-        [perf.id.into()],
-    ))
-    .all(conn)
-    .await?;
-    if (free.len() as i32) < n {
-        return Err(sold_out(free.len()));
+    // Free seats are read in windows, in preference order (`place_no` numbers the seats
+    // by section, row from the stage, seat), through the partial index of free inventory.
+    // The first row that holds a block of `n` has the best block, so a booking usually
+    // reads one window however large the hall; only a fragmented, nearly sold-out hall is
+    // read to the end (and then it is small).
+    let mut after = 0;
+    let mut pending: Vec<FreeSeat> = Vec::new();
+    let mut fallback: Vec<FreeSeat> = Vec::new();
+    let mut free_seen = 0usize;
+    loop {
+        let window = FreeSeat::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            "SELECT i.id, i.seat_id, i.place_no, s.section_order, s.row_rank, s.number, s.row_size \
+             FROM inventory i JOIN seat s ON s.id = i.seat_id \
+             WHERE i.performance_id = $1 AND i.booking_id IS NULL AND i.place_no > $2 \
+             ORDER BY i.place_no LIMIT $3",
+            [perf.id.into(), after.into(), FREE_SEAT_WINDOW.into()],
+        ))
+        .all(conn)
+        .await?;
+        let exhausted = (window.len() as i64) < FREE_SEAT_WINDOW;
+        if let Some(last) = window.last() {
+            after = last.place_no;
+        }
+        free_seen += window.len();
+        pending.extend(window);
+        // Rows seen whole: all of them once the inventory is exhausted, else all but the last.
+        let complete = if exhausted {
+            pending.len()
+        } else {
+            let last = pending.last().map(|s| (s.section_order, s.row_rank));
+            pending
+                .iter()
+                .position(|s| Some((s.section_order, s.row_rank)) == last)
+                .unwrap_or(0)
+        };
+        let rows: Vec<FreeSeat> = pending.drain(..complete).collect();
+        for row in
+            rows.chunk_by(|a, b| (a.section_order, a.row_rank) == (b.section_order, b.row_rank))
+        {
+            let (picked, together) = pick(row, n as usize);
+            if together {
+                let claimed = picked
+                    .into_iter()
+                    .map(|i| Claimed {
+                        id: row[i].id,
+                        seat_id: row[i].seat_id,
+                    })
+                    .collect();
+                return finish_claim(conn, booking_id, claimed, n, true).await;
+            }
+        }
+        if fallback.len() < n as usize {
+            fallback.extend(rows);
+        }
+        if exhausted {
+            break;
+        }
     }
-    let (picked, together) = pick(&free, n as usize);
-    let rows = picked
+    if free_seen < n as usize {
+        return Err(sold_out(free_seen));
+    }
+    // No row has `n` adjacent seats: the best seats one by one (they lie in the first rows).
+    let (picked, together) = pick(&fallback, n as usize);
+    let claimed = picked
         .into_iter()
         .map(|i| Claimed {
-            id: free[i].id,
-            seat_id: free[i].seat_id,
+            id: fallback[i].id,
+            seat_id: fallback[i].seat_id,
         })
         .collect();
-    finish_claim(conn, booking_id, rows, n, together).await
+    finish_claim(conn, booking_id, claimed, n, together).await
 }
+
+/// How many free seats one read of the best-available search returns (a row has at most
+/// 500 seats, so a window holds at least one whole row after the first).
+const FREE_SEAT_WINDOW: i64 = 600;
 
 fn sold_out(left: usize) -> AppError {
     if left == 0 {
@@ -846,6 +913,7 @@ mod tests {
         FreeSeat {
             id: i64::from(section_order * 10_000 + row_rank * 100 + number),
             seat_id: None,
+            place_no: section_order * 10_000 + row_rank * 100 + number,
             section_order,
             row_rank,
             number,
