@@ -4,7 +4,6 @@ use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 use crate::error::{AppError, AppResult};
 
@@ -22,11 +21,40 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// At most this many hashes run at once, so a login storm queues here instead of taking
-/// every core from the requests that serve pages.
-static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+/// A job for the hashing threads.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The hashing pool: a few dedicated OS threads (half the cores, at least one), never the
+/// async workers. A login storm queues here instead of taking every core from the requests
+/// that serve pages. Dedicated threads rather than tokio's blocking pool also bound memory:
+/// each hash needs 19 MiB, and the allocator keeps what a thread freed for that thread, so
+/// hashing on whichever of the blocking pool's many threads is free would leave 19 MiB
+/// behind on each of them.
+static HASHING: LazyLock<std::sync::mpsc::Sender<Job>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    Arc::new(Semaphore::new((cores / 2).max(1)))
+    let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+    let receiver = Arc::new(std::sync::Mutex::new(receiver));
+    for n in 0..(cores / 2).max(1) {
+        let receiver = receiver.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("zouqin-argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a hashing thread");
+        }
+    }
+    sender
 });
 
 /// A hash of a random password, verified when the email is unknown so that an unknown
@@ -57,13 +85,20 @@ pub fn validate(password: &str, field: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Runs `work` on the hashing pool and waits for it without blocking the async threads.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-    let _permit = HASHING
-        .clone()
-        .acquire_owned()
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    // The queue is unbounded but holds only closures; waiting requests are bounded by the
+    // request timeout and the per-IP and per-account limits in front of it.
+    HASHING
+        .send(job)
+        .map_err(|_| AppError::Internal("the hashing pool has stopped".to_owned()))?;
+    result
         .await
-        .map_err(|e| AppError::Internal(format!("hashing semaphore: {e}")))?;
-    Ok(tokio::task::spawn_blocking(work).await?)
+        .map_err(|_| AppError::Internal("a hashing job was dropped".to_owned()))
 }
 
 /// Hashes a password into a PHC string.
