@@ -299,3 +299,25 @@ fn the_compose_file_runs_postgres_and_two_replicas_behind_a_proxy() {
         .contains("postgres")
     );
 }
+
+#[tokio::test]
+async fn response_fields_keep_the_order_of_the_selection() {
+    let app = spawn().await;
+    let text = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(r#"{"query": "{ centers { region name code } }"}"#)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let (region, name, code) = (
+        text.find("\"region\"").expect("region"),
+        text.find("\"name\"").expect("name"),
+        text.find("\"code\"").expect("code"),
+    );
+    assert!(region < name && name < code, "{text}");
+}
