@@ -837,13 +837,8 @@ pub async fn page(
     if let Some(after) = after_id {
         query = query.filter(booking::Column::Id.lt(after));
     }
-    let mut items = query
-        .order_by_desc(booking::Column::Id)
-        .limit(first + 1)
-        .all(conn)
-        .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(first as usize);
+    let (items, has_next) =
+        super::catalog::page_of(conn, query.order_by_desc(booking::Column::Id), first).await?;
     Ok((items, has_next, total))
 }
 

@@ -161,6 +161,18 @@ fn filtered(caller: &Caller, filter: &PerformanceFilter) -> Select<performance::
     query
 }
 
+/// Runs `query` for one page of `first` rows, reading one more to learn whether more follow.
+pub async fn page_of<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    query: Select<E>,
+    first: u64,
+) -> AppResult<(Vec<E::Model>, bool)> {
+    let mut items = query.limit(first + 1).all(conn).await?;
+    let more = items.len() as u64 > first;
+    items.truncate(first as usize);
+    Ok((items, more))
+}
+
 fn after(position: Position) -> Condition {
     Condition::any()
         .add(performance::Column::StartsAt.gt(position.starts_at))
@@ -195,14 +207,14 @@ pub async fn performances(
             if let Some(position) = from {
                 query = query.filter(after(position));
             }
-            let mut items = query
-                .order_by_asc(performance::Column::StartsAt)
-                .order_by_asc(performance::Column::Id)
-                .limit(first + 1)
-                .all(conn)
-                .await?;
-            let has_next = items.len() as u64 > first;
-            items.truncate(first as usize);
+            let (items, has_next) = page_of(
+                conn,
+                query
+                    .order_by_asc(performance::Column::StartsAt)
+                    .order_by_asc(performance::Column::Id),
+                first,
+            )
+            .await?;
             Ok(PerformancePage {
                 items,
                 has_next,
@@ -215,14 +227,14 @@ pub async fn performances(
             if let Some(position) = to {
                 query = query.filter(before(position));
             }
-            let mut items = query
-                .order_by_desc(performance::Column::StartsAt)
-                .order_by_desc(performance::Column::Id)
-                .limit(last + 1)
-                .all(conn)
-                .await?;
-            let has_previous = items.len() as u64 > last;
-            items.truncate(last as usize);
+            let (mut items, has_previous) = page_of(
+                conn,
+                query
+                    .order_by_desc(performance::Column::StartsAt)
+                    .order_by_desc(performance::Column::Id),
+                last,
+            )
+            .await?;
             items.reverse();
             Ok(PerformancePage {
                 items,
@@ -249,13 +261,7 @@ pub async fn venues(
     if let Some(id) = after_id {
         query = query.filter(venue::Column::Id.gt(id));
     }
-    let mut items = query
-        .order_by_asc(venue::Column::Id)
-        .limit(first + 1)
-        .all(conn)
-        .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(first as usize);
+    let (items, has_next) = page_of(conn, query.order_by_asc(venue::Column::Id), first).await?;
     Ok((items, has_next, total))
 }
 
