@@ -24,8 +24,8 @@ fn argon2() -> Argon2<'static> {
 /// A job for the hashing threads.
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// The hashing pool: a few dedicated OS threads (half the cores, at least one), never the
-/// async workers. A login storm queues here instead of taking every core from the requests
+/// The hashing pool: a few dedicated OS threads (half the cores, at least one, at nice 10),
+/// never the async workers. A login storm queues here instead of taking every core from the requests
 /// that serve pages. Dedicated threads rather than tokio's blocking pool also bound memory:
 /// each hash needs 19 MiB, and the allocator keeps what a thread freed for that thread, so
 /// hashing on whichever of the blocking pool's many threads is free would leave 19 MiB
@@ -39,6 +39,18 @@ static HASHING: LazyLock<std::sync::mpsc::Sender<Job>> = LazyLock::new(|| {
         let spawned = std::thread::Builder::new()
             .name(format!("zouqin-argon2-{n}"))
             .spawn(move || {
+                // Nice 10: when the cores are busy, serving pages comes before hashing; an
+                // idle machine still hashes at full speed.
+                let below_normal = thread_priority::ThreadPriorityValue::try_from(22u8)
+                    .map(thread_priority::ThreadPriority::Crossplatform);
+                match below_normal {
+                    Ok(priority) => {
+                        if let Err(e) = thread_priority::set_current_thread_priority(priority) {
+                            tracing::warn!(error = ?e, "cannot lower the hashing thread's priority");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = ?e, "bad hashing thread priority"),
+                }
                 loop {
                     let job = match receiver.lock() {
                         Ok(receiver) => receiver.recv(),
