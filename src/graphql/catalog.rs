@@ -159,7 +159,9 @@ pub async fn performance_page(
             }
         }
     };
-    let result = catalog::performances(&services(ctx)?.db, caller(ctx), &filter, page).await?;
+    let count = ctx.look_ahead().field("totalCount").exists();
+    let result =
+        catalog::performances(&services(ctx)?.db, caller(ctx), &filter, page, count).await?;
     prefetch(ctx, &result.items).await?;
     let mut connection = PerformanceConnection::with_additional_fields(
         result.has_previous,
