@@ -94,11 +94,15 @@ impl Application {
     pub async fn with_database(database: Database, settings: Settings) -> Result<Self, StartError> {
         let key = settings.jwt_key().map_err(StartError)?;
         crate::auth::password::warm_up();
+        let realtime = Realtime::start(&database).await;
+        let bookings = crate::domain::booking::Booker::new(database.pg_pool.clone());
+        bookings.follow(&realtime);
         let services = Services {
             db: database.conn.clone(),
-            realtime: Realtime::start(&database).await,
+            realtime,
             keys: TokenKeys::new(&key),
             settings: settings.clone(),
+            bookings,
         };
         let state = AppState {
             schema: graphql::build(Some(services.clone())),

@@ -29,6 +29,9 @@ pub struct AvailabilityEvent {
     pub seat_ids: Vec<i64>,
     /// Every seat may have changed (e.g. the performance was cancelled).
     pub whole: bool,
+    /// The seats were given back (a cancelled booking), not taken.
+    #[serde(default)]
+    pub freed: bool,
 }
 
 impl AvailabilityEvent {
@@ -38,6 +41,15 @@ impl AvailabilityEvent {
             performance_id,
             seat_ids,
             whole: false,
+            freed: false,
+        }
+    }
+
+    /// Some seats were given back.
+    pub fn freed(performance_id: i64, seat_ids: Vec<i64>) -> Self {
+        Self {
+            freed: true,
+            ..Self::seats(performance_id, seat_ids)
         }
     }
 
@@ -47,6 +59,7 @@ impl AvailabilityEvent {
             performance_id,
             seat_ids: Vec::new(),
             whole: true,
+            freed: false,
         }
     }
 }
@@ -85,7 +98,7 @@ impl Realtime {
     /// Publishes an event to every instance's subscribers. Failures are logged, not
     /// returned: the booking it reports has already committed.
     pub async fn publish(&self, event: AvailabilityEvent) {
-        metrics::counter!("zouqin_availability_events_total").increment(1);
+        self.count_event();
         match &self.pg_pool {
             Some(pool) => {
                 let payload = match serde_json::to_string(&event) {
@@ -109,6 +122,21 @@ impl Realtime {
                 let _ = self.sender.send(event);
             }
         }
+    }
+
+    /// For a writer that sends the NOTIFY from its own statement (delivered exactly when
+    /// that statement's transaction commits): the channel and payload, on PostgreSQL.
+    /// The writer calls [`Realtime::count_event`] once it committed.
+    pub fn notify_args(&self, event: &AvailabilityEvent) -> Option<(&'static str, String)> {
+        self.pg_pool.as_ref()?;
+        serde_json::to_string(event)
+            .ok()
+            .map(|payload| (CHANNEL, payload))
+    }
+
+    /// Counts an event published through [`Realtime::notify_args`].
+    pub fn count_event(&self) {
+        metrics::counter!("zouqin_availability_events_total").increment(1);
     }
 
     /// A new receiver of every event from now on.

@@ -166,7 +166,14 @@ impl BookingMutation {
         )?;
         let services = services(ctx)?;
         let started = std::time::Instant::now();
-        let result = booking::book(&services.db, &services.realtime, caller, request).await;
+        let result = booking::book(
+            &services.db,
+            &services.realtime,
+            &services.bookings,
+            caller,
+            request,
+        )
+        .await;
         let outcome = match &result {
             Ok(_) => "CONFIRMED",
             Err(err) => err.code(),
@@ -183,7 +190,14 @@ impl BookingMutation {
         let id = decode(Kind::Booking, &id)?;
         let services = services(ctx)?;
         Ok(Booking(
-            booking::cancel(&services.db, &services.realtime, caller, id).await?,
+            booking::cancel(
+                &services.db,
+                &services.realtime,
+                &services.bookings,
+                caller,
+                id,
+            )
+            .await?,
         ))
     }
 

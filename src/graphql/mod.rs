@@ -38,6 +38,8 @@ pub struct Services {
     pub keys: TokenKeys,
     /// Server settings.
     pub settings: Settings,
+    /// The booking service's per-instance state.
+    pub bookings: crate::domain::booking::Booker,
 }
 
 /// All query fields.

@@ -1,13 +1,17 @@
 //! Booking seats: explicit seats or a quantity (best seats together), all or nothing,
 //! idempotent, and correct with any number of server instances on one database.
 //!
-//! How the invariants of DOMAIN.md are kept, inside one write transaction:
+//! There are two paths. On PostgreSQL a booking first takes the **parallel path**
+//! ([`parallel`]): one statement that shares the performance's row lock with the other
+//! bookings in flight and claims seats nobody else is claiming (`FOR UPDATE SKIP LOCKED`).
+//! Whatever it cannot settle goes to the **exact path** below (and on SQLite everything does):
+//!
 //! 1. The transaction first bumps the performance's `lock_version` with
-//!    `UPDATE … WHERE status = 'PUBLISHED'`. On PostgreSQL that row lock queues bookings of
-//!    the same performance one behind the other (different performances run in parallel);
-//!    on SQLite `BEGIN IMMEDIATE` already makes writers take turns. Queueing rather than
-//!    optimistic retries means a sold-out rush does no wasted work, best-available picking
-//!    always sees the seats the previous booking left, and an idempotent retry that races
+//!    `UPDATE … RETURNING`. On PostgreSQL that row lock waits for the parallel bookings in
+//!    flight and queues exact bookings of the same performance one behind the other (other
+//!    performances run in parallel); on SQLite `BEGIN IMMEDIATE` already makes writers take
+//!    turns. So its answer (best seats, `SOLD_OUT`, `SEAT_UNAVAILABLE`, `LIMIT_EXCEEDED`)
+//!    is decided with every committed booking in view, and an idempotent retry that races
 //!    its original waits for it and then finds its booking.
 //! 2. Seats are claimed with `UPDATE inventory SET booking_id = … WHERE booking_id IS NULL`
 //!    and the number of rows changed must equal the number asked for; the partial unique
@@ -16,11 +20,14 @@
 //! 3. The per-resident limit is a conditional upsert on `resident_hold`.
 //! 4. The booking row, its inventory claims and its tickets commit together or not at all.
 
+mod parallel;
+mod seatmap;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::enums::{BookingStatus, PerformanceStatus, SeatingMode, TicketStatus};
-use entity::{booking, performance, seat, ticket, venue};
+use entity::{booking, performance, seat, ticket};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -33,6 +40,7 @@ use crate::db::{self, violates};
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, encode};
 use crate::realtime::{AvailabilityEvent, Realtime};
+pub use parallel::Booker;
 
 /// What a resident asks for.
 #[derive(Debug, Clone)]
@@ -161,9 +169,18 @@ enum Outcome {
 }
 
 /// `bookSeats`.
+///
+/// On PostgreSQL a booking first takes the parallel path ([`Booker::try_parallel`]): one
+/// statement that shares the performance row with other bookings and claims seats nobody
+/// else is claiming. Whatever that path cannot settle by itself (a refusal of any kind, a
+/// nearly sold-out hall, seats others hold) goes to the exact path below, which queues
+/// behind the performance's row lock and decides with every committed booking in view. So
+/// every refusal (`SOLD_OUT`, `SEAT_UNAVAILABLE`, `LIMIT_EXCEEDED`, `BOOKING_CLOSED`) is
+/// decided by the exact path, and SQLite (one writer at a time) always takes it.
 pub async fn book(
     conn: &DatabaseConnection,
     realtime: &Realtime,
+    booker: &Booker,
     caller: &Caller,
     request: BookingRequest,
 ) -> AppResult<booking::Model> {
@@ -171,7 +188,57 @@ pub async fn book(
     let perf = super::catalog::performance(conn, caller, request.performance_id)
         .await?
         .ok_or(AppError::NotFound("performance"))?;
+    let seating = booker.seating(conn, perf.venue_id).await?;
     let fingerprint = request.fingerprint();
+    // Queue here, in memory, rather than on the database with a pooled connection held:
+    // a rush on one performance then cannot starve the pool for others.
+    let _turn = admission(perf.id)
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(format!("admission semaphore closed: {e}")))?;
+    if let Some(booking) = booker
+        .try_parallel(
+            conn,
+            realtime,
+            &perf,
+            seating,
+            resident,
+            &request,
+            &fingerprint,
+        )
+        .await?
+    {
+        return Ok(booking);
+    }
+    let perf_id = perf.id;
+    let booked = book_exactly(
+        conn,
+        realtime,
+        perf,
+        seating,
+        resident,
+        request,
+        fingerprint,
+    )
+    .await;
+    if booked.is_ok() {
+        // The seat picture of the parallel path does not know this sale.
+        booker.forget(perf_id);
+    }
+    booked
+}
+
+/// The exact path: one booking of the performance at a time, seeing every committed one.
+async fn book_exactly(
+    conn: &DatabaseConnection,
+    realtime: &Realtime,
+    perf: performance::Model,
+    seating: SeatingMode,
+    resident: i64,
+    request: BookingRequest,
+    fingerprint: String,
+) -> AppResult<booking::Model> {
+    metrics::counter!("zouqin_booking_path_total", "path" => "exact").increment(1);
     // A retry returns the first booking whenever it comes, even after the window closed.
     if let Some(key) = &request.idempotency_key
         && let Some(existing) = find_by_key(conn, resident, key).await?
@@ -179,16 +246,6 @@ pub async fn book(
         return replay(existing, &fingerprint);
     }
     check_window(&perf, now())?;
-    // Queue here, in memory, rather than on the database's row lock with a pooled
-    // connection held: a rush on one performance then cannot starve the pool for others.
-    let _turn = admission(perf.id)
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(format!("admission semaphore closed: {e}")))?;
-    let venue = db::found(
-        venue::Entity::find_by_id(perf.venue_id).one(conn).await?,
-        "venue",
-    )?;
     let result = crate::write_txn!(conn, |txn| {
         // Lock and re-read in one statement: the window and limit may have changed since.
         let perf = lock_and_read(txn, perf.id).await?;
@@ -222,10 +279,10 @@ pub async fn book(
         .await?;
         let (claimed, together) = match &request.selection {
             Selection::Seats(seat_ids) => (
-                claim_seats(txn, &perf, &venue, booking.id, seat_ids).await?,
+                claim_seats(txn, &perf, seating, booking.id, seat_ids).await?,
                 true,
             ),
-            Selection::Quantity(n) => claim_best(txn, &perf, &venue, booking.id, *n).await?,
+            Selection::Quantity(n) => claim_best(txn, &perf, seating, booking.id, *n).await?,
         };
         let booking = if together {
             booking
@@ -274,8 +331,10 @@ fn replay(existing: booking::Model, fingerprint: &str) -> AppResult<booking::Mod
     }
 }
 
-/// Bookings of one performance that may be in the database at once from this instance.
-const PER_PERFORMANCE_IN_FLIGHT: usize = 2;
+/// Bookings of one performance that may be in the database at once from this instance:
+/// enough to keep the parallel path busy, half the default pool so other work still gets
+/// connections during a rush.
+const PER_PERFORMANCE_IN_FLIGHT: usize = 8;
 /// Stripes of the admission table (performances share a stripe only by id modulo this).
 const ADMISSION_STRIPES: usize = 64;
 
@@ -406,11 +465,11 @@ async fn claim(
 async fn claim_seats(
     conn: &impl ConnectionTrait,
     perf: &performance::Model,
-    venue: &venue::Model,
+    seating: SeatingMode,
     booking_id: i64,
     seat_ids: &[i64],
 ) -> AppResult<Vec<Claimed>> {
-    if venue.seating != SeatingMode::Reserved {
+    if seating != SeatingMode::Reserved {
         return Err(AppError::bad_input(
             "seatIds",
             "this performance has general admission; ask for a quantity",
@@ -452,15 +511,64 @@ async fn claim_seats(
         .collect())
 }
 
-#[derive(Debug, FromQueryResult)]
-struct FreeSeat {
-    id: i64,
-    seat_id: Option<i64>,
-    place_no: i32,
-    section_order: i32,
-    row_rank: i32,
-    number: i32,
-    row_size: i32,
+/// A free seat as the best-available search sees it.
+#[derive(Debug, Clone, FromQueryResult)]
+pub(crate) struct FreeSeat {
+    pub(crate) id: i64,
+    pub(crate) seat_id: Option<i64>,
+    pub(crate) place_no: i32,
+    pub(crate) section_order: i32,
+    pub(crate) row_rank: i32,
+    pub(crate) number: i32,
+    pub(crate) row_size: i32,
+}
+
+impl FreeSeat {
+    fn row(&self) -> (i32, i32) {
+        (self.section_order, self.row_rank)
+    }
+
+    fn claimed(&self) -> Claimed {
+        Claimed {
+            id: self.id,
+            seat_id: self.seat_id,
+        }
+    }
+}
+
+/// Up to [`FREE_SEAT_WINDOW`] free seats of a performance after `place_no`, in preference
+/// order (`place_no` numbers the seats by section, row from the stage, seat), read through
+/// the partial index of free inventory. The flag tells whether the inventory ends here.
+pub(crate) async fn free_window(
+    conn: &impl ConnectionTrait,
+    performance_id: i64,
+    after: i32,
+) -> AppResult<(Vec<FreeSeat>, bool)> {
+    let window = FreeSeat::find_by_statement(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        "SELECT i.id, i.seat_id, i.place_no, s.section_order, s.row_rank, s.number, s.row_size \
+         FROM inventory i JOIN seat s ON s.id = i.seat_id \
+         WHERE i.performance_id = $1 AND i.booking_id IS NULL AND i.place_no > $2 \
+         ORDER BY i.place_no LIMIT $3",
+        [performance_id.into(), after.into(), FREE_SEAT_WINDOW.into()],
+    ))
+    .all(conn)
+    .await?;
+    let exhausted = (window.len() as i64) < FREE_SEAT_WINDOW;
+    Ok((window, exhausted))
+}
+
+/// How many seats at the front of `seats` (in place order) form whole rows: all of them
+/// when the inventory ends there, else all but those of the last row, which may go on.
+pub(crate) fn whole_rows(seats: &[FreeSeat], exhausted: bool) -> usize {
+    if exhausted {
+        return seats.len();
+    }
+    let last = seats.last().map(FreeSeat::row);
+    seats
+        .iter()
+        .position(|s| Some(s.row()) == last)
+        .unwrap_or(0)
 }
 
 /// Picks and claims `n` seats: the best contiguous block in one row (rows nearest the stage
@@ -469,12 +577,12 @@ struct FreeSeat {
 async fn claim_best(
     conn: &impl ConnectionTrait,
     perf: &performance::Model,
-    venue: &venue::Model,
+    seating: SeatingMode,
     booking_id: i64,
     n: i32,
 ) -> AppResult<(Vec<Claimed>, bool)> {
     let backend = conn.get_database_backend();
-    if venue.seating == SeatingMode::GeneralAdmission {
+    if seating == SeatingMode::GeneralAdmission {
         let rows = Claimed::find_by_statement(Statement::from_sql_and_values(
             backend,
             "SELECT id, seat_id FROM inventory WHERE performance_id = $1 AND booking_id IS NULL \
@@ -485,57 +593,25 @@ async fn claim_best(
         .await?;
         return finish_claim(conn, booking_id, rows, n, true).await;
     }
-    // Free seats are read in windows, in preference order (`place_no` numbers the seats
-    // by section, row from the stage, seat), through the partial index of free inventory.
-    // The first row that holds a block of `n` has the best block, so a booking usually
-    // reads one window however large the hall; only a fragmented, nearly sold-out hall is
-    // read to the end (and then it is small).
+    // Free seats are read in windows. The first row that holds a block of `n` has the best
+    // block, so a booking usually reads one window however large the hall; only a
+    // fragmented, nearly sold-out hall is read to the end (and then it is small).
     let mut after = 0;
     let mut pending: Vec<FreeSeat> = Vec::new();
     let mut fallback: Vec<FreeSeat> = Vec::new();
     let mut free_seen = 0usize;
     loop {
-        let window = FreeSeat::find_by_statement(Statement::from_sql_and_values(
-            backend,
-            "SELECT i.id, i.seat_id, i.place_no, s.section_order, s.row_rank, s.number, s.row_size \
-             FROM inventory i JOIN seat s ON s.id = i.seat_id \
-             WHERE i.performance_id = $1 AND i.booking_id IS NULL AND i.place_no > $2 \
-             ORDER BY i.place_no LIMIT $3",
-            [perf.id.into(), after.into(), FREE_SEAT_WINDOW.into()],
-        ))
-        .all(conn)
-        .await?;
-        let exhausted = (window.len() as i64) < FREE_SEAT_WINDOW;
+        let (window, exhausted) = free_window(conn, perf.id, after).await?;
         if let Some(last) = window.last() {
             after = last.place_no;
         }
         free_seen += window.len();
         pending.extend(window);
-        // Rows seen whole: all of them once the inventory is exhausted, else all but the last.
-        let complete = if exhausted {
-            pending.len()
-        } else {
-            let last = pending.last().map(|s| (s.section_order, s.row_rank));
-            pending
-                .iter()
-                .position(|s| Some((s.section_order, s.row_rank)) == last)
-                .unwrap_or(0)
-        };
-        let rows: Vec<FreeSeat> = pending.drain(..complete).collect();
-        for row in
-            rows.chunk_by(|a, b| (a.section_order, a.row_rank) == (b.section_order, b.row_rank))
-        {
-            let (picked, together) = pick(row, n as usize);
-            if together {
-                let claimed = picked
-                    .into_iter()
-                    .map(|i| Claimed {
-                        id: row[i].id,
-                        seat_id: row[i].seat_id,
-                    })
-                    .collect();
-                return finish_claim(conn, booking_id, claimed, n, true).await;
-            }
+        let rows: Vec<FreeSeat> = pending.drain(..whole_rows(&pending, exhausted)).collect();
+        let (picked, together) = pick(&rows, n as usize);
+        if together {
+            let claimed = picked.into_iter().map(|i| rows[i].claimed()).collect();
+            return finish_claim(conn, booking_id, claimed, n, true).await;
         }
         if fallback.len() < n as usize {
             fallback.extend(rows);
@@ -549,13 +625,7 @@ async fn claim_best(
     }
     // No row has `n` adjacent seats: the best seats one by one (they lie in the first rows).
     let (picked, together) = pick(&fallback, n as usize);
-    let claimed = picked
-        .into_iter()
-        .map(|i| Claimed {
-            id: fallback[i].id,
-            seat_id: fallback[i].seat_id,
-        })
-        .collect();
+    let claimed = picked.into_iter().map(|i| fallback[i].claimed()).collect();
     finish_claim(conn, booking_id, claimed, n, together).await
 }
 
@@ -596,27 +666,39 @@ fn off_middle(seat: &FreeSeat) -> i32 {
     (2 * seat.number - (seat.row_size + 1)).abs()
 }
 
-/// Chooses `n` of the free seats (sorted by section, row, number): indices into `free`.
+/// Chooses `n` of the free seats (sorted by section, row, number): indices into `free`,
+/// and whether they sit together.
+///
+/// The best block of `n` adjacent seats is in the row nearest the stage that has one; in
+/// that row, the block that strands the fewest seats (a block that leaves runs of free seats
+/// whose lengths are not multiples of `n` leaves seats that a party of the same size cannot
+/// use: selling a 200-seat row in pairs from its exact middle strands seats 1 and 200),
+/// then the block nearest the middle of the row. Without any block: the best seats one by one.
 fn pick(free: &[FreeSeat], n: usize) -> (Vec<usize>, bool) {
-    // Best block: (section, row) first, then the summed distance from the middle.
-    let mut best: Option<((i32, i32, i32), usize)> = None;
+    if n == 0 || free.len() < n {
+        return ((0..free.len()).collect(), false);
+    }
+    let adjacent =
+        |i: usize| free[i].row() == free[i - 1].row() && free[i].number == free[i - 1].number + 1;
+    let mut best: Option<((i32, i32, usize, i32), usize)> = None;
     let mut run_start = 0;
-    for i in 0..free.len() {
-        let continues = i > run_start
-            && free[i].section_order == free[i - 1].section_order
-            && free[i].row_rank == free[i - 1].row_rank
-            && free[i].number == free[i - 1].number + 1;
-        if !continues {
-            run_start = i;
+    while run_start < free.len() {
+        let mut run_end = run_start + 1;
+        while run_end < free.len() && adjacent(run_end) {
+            run_end += 1;
         }
-        if i + 1 >= run_start + n {
-            let start = i + 1 - n;
-            let cost: i32 = free[start..=i].iter().map(off_middle).sum();
-            let key = (free[i].section_order, free[i].row_rank, cost);
-            if best.is_none_or(|(k, _)| key < k) {
-                best = Some((key, start));
+        if run_end - run_start >= n {
+            let (section, row) = free[run_start].row();
+            for start in run_start..=run_end - n {
+                let stranded = (start - run_start) % n + (run_end - start - n) % n;
+                let cost: i32 = free[start..start + n].iter().map(off_middle).sum();
+                let key = (section, row, stranded, cost);
+                if best.is_none_or(|(k, _)| key < k) {
+                    best = Some((key, start));
+                }
             }
         }
+        run_start = run_end;
     }
     if let Some((_, start)) = best {
         return ((start..start + n).collect(), true);
@@ -721,6 +803,7 @@ pub fn normalise_code(raw: &str) -> String {
 pub async fn cancel(
     conn: &DatabaseConnection,
     realtime: &Realtime,
+    booker: &Booker,
     caller: &Caller,
     id: i64,
 ) -> AppResult<booking::Model> {
@@ -787,8 +870,10 @@ pub async fn cancel(
         let seat_ids: Vec<i64> = tickets.iter().filter_map(|t| t.seat_id).collect();
         Ok((booking, seat_ids))
     })?;
+    // This instance's seat picture learns at once; the others from the event.
+    booker.forget(booking.performance_id);
     realtime
-        .publish(AvailabilityEvent::seats(booking.performance_id, seat_ids))
+        .publish(AvailabilityEvent::freed(booking.performance_id, seat_ids))
         .await;
     Ok(booking)
 }
@@ -940,6 +1025,22 @@ mod tests {
         let (picked, together) = pick(&free, 2);
         assert!(!together);
         assert_eq!(picked.len(), 2);
+    }
+
+    #[test]
+    fn selling_a_row_in_pairs_strands_no_seat() {
+        let mut free: Vec<FreeSeat> = (1..=200).map(|n| seat(0, 0, n, 200)).collect();
+        let mut first = None;
+        while !free.is_empty() {
+            let (picked, together) = pick(&free, 2);
+            assert!(together, "{} seats left, none of them together", free.len());
+            first.get_or_insert_with(|| free[picked[0]].number);
+            for i in picked.into_iter().rev() {
+                free.remove(i);
+            }
+        }
+        // The first pair is one seat off the exact middle (99-100, leaving 98 and 100 seats).
+        assert_eq!(first, Some(99));
     }
 
     #[test]
