@@ -5,6 +5,12 @@
 //!
 //! Publishing never waits for subscribers: the broadcast channel drops the oldest events for
 //! a subscriber that falls behind, and that subscriber then receives a full refresh.
+//!
+//! Nor does it wait for PostgreSQL: events go to this instance's outbox, and one task sends
+//! them, as many as are waiting in one NOTIFY (a JSON array). PostgreSQL makes committing
+//! transactions that NOTIFY take turns on one cluster-wide lock held through the commit's
+//! WAL flush, so a NOTIFY per booking would cap the whole cluster at a few hundred bookings a
+//! second; batched, a rush sends a few hundred NOTIFYs a second whatever its rate.
 
 use std::time::Duration;
 
@@ -19,6 +25,10 @@ const CHANNEL: &str = "zouqin_availability";
 pub const EVERY_PERFORMANCE: i64 = 0;
 /// Events buffered per subscriber before it counts as lagging.
 const BUFFER: usize = 1024;
+/// Events waiting to be sent to PostgreSQL; past this, events are delivered locally only.
+const OUTBOX: usize = 65_536;
+/// Largest NOTIFY payload sent (PostgreSQL refuses 8,000 bytes and more).
+const MAX_PAYLOAD: usize = 7_000;
 
 /// Something changed the availability of a performance.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,7 +78,7 @@ impl AvailabilityEvent {
 #[derive(Clone, Debug)]
 pub struct Realtime {
     sender: broadcast::Sender<AvailabilityEvent>,
-    pg_pool: Option<sea_orm::sqlx::PgPool>,
+    outbox: Option<tokio::sync::mpsc::Sender<AvailabilityEvent>>,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -88,55 +98,31 @@ impl Realtime {
                 tracing::warn!("the availability listener is not up yet; it keeps trying");
             }
         }
+        let outbox = db.pg_pool.clone().map(|pool| {
+            let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
+            tokio::spawn(relay(pool, pending, sender.clone()));
+            outbox
+        });
         Self {
             sender,
-            pg_pool: db.pg_pool.clone(),
+            outbox,
             closing: tokio::sync::watch::Sender::new(false),
         }
     }
 
-    /// Publishes an event to every instance's subscribers. Failures are logged, not
-    /// returned: the booking it reports has already committed.
+    /// Publishes an event to every instance's subscribers (on PostgreSQL through the
+    /// outbox: it returns at once). Failures are logged, not returned: the change it
+    /// reports has already committed.
     pub async fn publish(&self, event: AvailabilityEvent) {
-        self.count_event();
-        match &self.pg_pool {
-            Some(pool) => {
-                let payload = match serde_json::to_string(&event) {
-                    Ok(payload) => payload,
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not encode an availability event");
-                        return;
-                    }
-                };
-                if let Err(e) = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(payload)
-                    .execute(pool)
-                    .await
-                {
-                    tracing::warn!(error = %e, "pg_notify failed; delivering locally only");
-                    let _ = self.sender.send(event);
-                }
-            }
-            None => {
-                let _ = self.sender.send(event);
-            }
-        }
-    }
-
-    /// For a writer that sends the NOTIFY from its own statement (delivered exactly when
-    /// that statement's transaction commits): the channel and payload, on PostgreSQL.
-    /// The writer calls [`Realtime::count_event`] once it committed.
-    pub fn notify_args(&self, event: &AvailabilityEvent) -> Option<(&'static str, String)> {
-        self.pg_pool.as_ref()?;
-        serde_json::to_string(event)
-            .ok()
-            .map(|payload| (CHANNEL, payload))
-    }
-
-    /// Counts an event published through [`Realtime::notify_args`].
-    pub fn count_event(&self) {
         metrics::counter!("zouqin_availability_events_total").increment(1);
+        let Some(outbox) = &self.outbox else {
+            let _ = self.sender.send(event);
+            return;
+        };
+        if let Err(e) = outbox.try_send(event) {
+            tracing::warn!("the availability outbox is full or closed; delivering locally only");
+            let _ = self.sender.send(e.into_inner());
+        }
     }
 
     /// A new receiver of every event from now on.
@@ -158,6 +144,58 @@ impl Realtime {
     pub fn subscribers(&self) -> usize {
         self.sender.receiver_count()
     }
+}
+
+/// Sends the outbox's events to PostgreSQL, as many per NOTIFY as are waiting.
+async fn relay(
+    pool: sea_orm::sqlx::PgPool,
+    mut pending: tokio::sync::mpsc::Receiver<AvailabilityEvent>,
+    local: broadcast::Sender<AvailabilityEvent>,
+) {
+    let mut batch: Vec<AvailabilityEvent> = Vec::new();
+    let mut carried: Option<AvailabilityEvent> = None;
+    loop {
+        let first = match carried.take() {
+            Some(event) => event,
+            None => match pending.recv().await {
+                Some(event) => event,
+                None => return,
+            },
+        };
+        batch.push(first);
+        let mut payload = encode(&batch);
+        while let Ok(event) = pending.try_recv() {
+            batch.push(event);
+            let longer = encode(&batch);
+            if longer.len() > MAX_PAYLOAD {
+                carried = batch.pop();
+                break;
+            }
+            payload = longer;
+        }
+        if let Err(e) = sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(&payload)
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "pg_notify failed; delivering locally only");
+            for event in batch.drain(..) {
+                let _ = local.send(event);
+            }
+        }
+        batch.clear();
+    }
+}
+
+fn encode(events: &[AvailabilityEvent]) -> String {
+    serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads a NOTIFY payload: a JSON array of events (or one event, as older versions sent).
+fn decode(payload: &str) -> Result<Vec<AvailabilityEvent>, serde_json::Error> {
+    serde_json::from_str::<Vec<AvailabilityEvent>>(payload)
+        .or_else(|_| serde_json::from_str::<AvailabilityEvent>(payload).map(|e| vec![e]))
 }
 
 async fn listen(
@@ -184,9 +222,11 @@ async fn listen(
                     }
                     loop {
                         match listener.recv().await {
-                            Ok(note) => match serde_json::from_str(note.payload()) {
-                                Ok(event) => {
-                                    let _ = sender.send(event);
+                            Ok(note) => match decode(note.payload()) {
+                                Ok(events) => {
+                                    for event in events {
+                                        let _ = sender.send(event);
+                                    }
                                 }
                                 Err(e) => tracing::warn!(error = %e, "bad availability payload"),
                             },

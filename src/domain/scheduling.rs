@@ -414,6 +414,7 @@ pub async fn update(
         )?;
     }
     crate::write_txn!(conn, |txn| {
+        exclude_bookings(txn, id).await?;
         if times_changed {
             lock_venue(txn, current.venue_id).await?;
             refuse_overlap(txn, current.venue_id, starts_at, ends_at, Some(id)).await?;
@@ -446,6 +447,24 @@ pub async fn update(
             "performance",
         )
     })
+}
+
+/// Takes the performance row `FOR UPDATE` for the rest of the transaction: it waits for
+/// the bookings in flight on the parallel path (each holds the row `FOR KEY SHARE`, as its
+/// foreign keys already make it) and keeps new ones out until the transaction ends, so a
+/// change of status, window or limit and a booking never pass each other. A plain `UPDATE`
+/// of non-key columns would not conflict with `FOR KEY SHARE`. (SQLite: no-op; its writers
+/// take turns anyway.)
+pub(crate) async fn exclude_bookings(conn: &impl ConnectionTrait, id: i64) -> AppResult<()> {
+    use sea_orm::QuerySelect;
+    performance::Entity::find_by_id(id)
+        .select_only()
+        .column(performance::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    Ok(())
 }
 
 /// `publishPerformance`: DRAFT → PUBLISHED, creating one inventory row per seat or place.
@@ -552,6 +571,7 @@ pub async fn cancel(
         return Err(AppError::conflict("the performance is already cancelled"));
     }
     let cancelled = crate::write_txn!(conn, |txn| {
+        exclude_bookings(txn, id).await?;
         let now = now();
         let changed = performance::Entity::update_many()
             .col_expr(

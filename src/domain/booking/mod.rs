@@ -6,11 +6,10 @@
 //! bookings in flight and claims seats nobody else is claiming (`FOR UPDATE SKIP LOCKED`).
 //! Whatever it cannot settle goes to the **exact path** below (and on SQLite everything does):
 //!
-//! 1. The transaction first bumps the performance's `lock_version` with
-//!    `UPDATE … RETURNING`. On PostgreSQL that row lock waits for the parallel bookings in
-//!    flight and queues exact bookings of the same performance one behind the other (other
-//!    performances run in parallel); on SQLite `BEGIN IMMEDIATE` already makes writers take
-//!    turns. So its answer (best seats, `SOLD_OUT`, `SEAT_UNAVAILABLE`, `LIMIT_EXCEEDED`)
+//! 1. The transaction first takes the performance row `FOR UPDATE` and re-reads it (bumping
+//!    `lock_version`). On PostgreSQL that lock waits for the parallel bookings in flight and
+//!    queues exact bookings of the same performance one behind the other (other performances
+//!    run in parallel); on SQLite `BEGIN IMMEDIATE` already makes writers take turns. So its answer (best seats, `SOLD_OUT`, `SEAT_UNAVAILABLE`, `LIMIT_EXCEEDED`)
 //!    is decided with every committed booking in view, and an idempotent retry that races
 //!    its original waits for it and then finds its booking.
 //! 2. Seats are claimed with `UPDATE inventory SET booking_id = … WHERE booking_id IS NULL`
@@ -185,9 +184,18 @@ pub async fn book(
     request: BookingRequest,
 ) -> AppResult<booking::Model> {
     let resident = caller.resident()?;
-    let perf = super::catalog::performance(conn, caller, request.performance_id)
-        .await?
-        .ok_or(AppError::NotFound("performance"))?;
+    // A recent copy is enough for the parallel path, which checks status, window and limit
+    // again under its lock; the exact path reads the row afresh.
+    let (perf, recent) = match booker.recent_performance(request.performance_id) {
+        Some(perf) => (perf, true),
+        None => {
+            let perf = super::catalog::performance(conn, caller, request.performance_id)
+                .await?
+                .ok_or(AppError::NotFound("performance"))?;
+            booker.remember_performance(&perf);
+            (perf, false)
+        }
+    };
     let seating = booker.seating(conn, perf.venue_id).await?;
     let fingerprint = request.fingerprint();
     // Queue here, in memory, rather than on the database with a pooled connection held:
@@ -210,6 +218,15 @@ pub async fn book(
     {
         return Ok(booking);
     }
+    let perf = if recent {
+        let fresh = super::catalog::performance(conn, caller, perf.id)
+            .await?
+            .ok_or(AppError::NotFound("performance"))?;
+        booker.remember_performance(&fresh);
+        fresh
+    } else {
+        perf
+    };
     let perf_id = perf.id;
     let booked = book_exactly(
         conn,
@@ -365,6 +382,7 @@ async fn find_by_key(
 /// Takes the performance's row lock for the rest of the transaction and returns the row as
 /// it stands under the lock (`UPDATE … RETURNING`).
 async fn lock_and_read(conn: &impl ConnectionTrait, id: i64) -> AppResult<performance::Model> {
+    super::scheduling::exclude_bookings(conn, id).await?;
     let rows = performance::Entity::update_many()
         .col_expr(
             performance::Column::LockVersion,
@@ -380,6 +398,7 @@ async fn lock_and_read(conn: &impl ConnectionTrait, id: i64) -> AppResult<perfor
 
 /// Takes the performance's row lock for the rest of the transaction.
 async fn lock_performance(conn: &impl ConnectionTrait, id: i64) -> AppResult<()> {
+    super::scheduling::exclude_bookings(conn, id).await?;
     performance::Entity::update_many()
         .col_expr(
             performance::Column::LockVersion,

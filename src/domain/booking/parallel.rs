@@ -1,18 +1,20 @@
 //! The parallel booking path (PostgreSQL).
 //!
 //! A booking here is **one SQL statement**, run on its own (autocommit), that
-//! 1. takes the performance row `FOR SHARE` after checking, in the same statement, that it is
-//!    PUBLISHED, inside its booking window and still has the per-resident limit this request
-//!    was checked against. Any number of bookings share that lock; `cancelPerformance`,
-//!    `updatePerformance`, `cancelBooking` and the exact path write the row, so they wait for
+//! 1. takes the performance row `FOR KEY SHARE` after checking, in the same statement, that
+//!    it is PUBLISHED, inside its booking window and still has the per-resident limit this
+//!    request was checked against (after waiting for a lock, PostgreSQL checks the newest
+//!    version of the row again). Any number of bookings share that lock, the same one their
+//!    foreign keys take; `cancelPerformance`, `updatePerformance`, `cancelBooking` and the
+//!    exact path take the row `FOR UPDATE` first
+//!    ([`exclude_bookings`](crate::domain::scheduling::exclude_bookings)), so they wait for
 //!    the bookings in flight and bookings wait for them: a cancelled or closed performance
 //!    takes no booking;
-//! 2. locks the chosen inventory rows `FOR UPDATE SKIP LOCKED` where `booking_id IS NULL`
-//!    (explicit seats: `FOR UPDATE`, waiting, in id order so two such bookings cannot
-//!    deadlock); a row another booking is claiming is skipped, not waited for;
+//! 2. locks the chosen inventory rows `FOR UPDATE SKIP LOCKED` (explicit seats: `FOR
+//!    UPDATE`, waiting, in id order so two such bookings cannot deadlock) and keeps those
+//!    that are still free; a row another booking is claiming is skipped, not waited for;
 //! 3. only if it locked all `n`: raises the resident's holding with the same conditional
-//!    upsert as the exact path, inserts the booking, claims the rows, issues the tickets and
-//!    queues the availability NOTIFY (delivered when the statement commits).
+//!    upsert as the exact path, inserts the booking, claims the rows and issues the tickets.
 //!
 //! Every write depends on the previous one's `RETURNING` rows, so a statement that could not
 //! lock `n` seats, or hit the limit, writes nothing; its locks end with it. The database
@@ -30,11 +32,12 @@
 //! all seats not sold; this path the best among those nobody is claiming at that instant.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use entity::booking;
-use entity::enums::{BookingStatus, SeatingMode};
+use entity::enums::{BookingStatus, PerformanceStatus, SeatingMode};
 use entity::performance;
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -62,8 +65,13 @@ pub struct Booker {
 struct Inner {
     pg: Option<sqlx::PgPool>,
     seating: Mutex<HashMap<i64, SeatingMode>>,
+    performances: Mutex<HashMap<i64, (Instant, performance::Model)>>,
     maps: SeatMaps,
 }
+
+/// How long a performance read by a booking serves the next bookings of this instance (the
+/// parallel path checks status, window and limit again in its statement).
+const RECENT: Duration = Duration::from_secs(1);
 
 /// How the statement chooses the rows it locks.
 enum Pick<'a> {
@@ -95,6 +103,26 @@ impl Booker {
         }
     }
 
+    /// A performance read less than [`RECENT`] ago (PostgreSQL only, never a draft).
+    pub(super) fn recent_performance(&self, id: i64) -> Option<performance::Model> {
+        self.inner.pg.as_ref()?;
+        let performances = guard(&self.inner.performances);
+        let (at, perf) = performances.get(&id)?;
+        (at.elapsed() < RECENT).then(|| perf.clone())
+    }
+
+    /// Keeps a published or cancelled performance for [`Booker::recent_performance`].
+    pub(super) fn remember_performance(&self, perf: &performance::Model) {
+        if self.inner.pg.is_none() || perf.status == PerformanceStatus::Draft {
+            return;
+        }
+        let mut performances = guard(&self.inner.performances);
+        if performances.len() >= 1_000 {
+            performances.retain(|_, (at, _)| at.elapsed() < RECENT);
+        }
+        performances.insert(perf.id, (Instant::now(), perf.clone()));
+    }
+
     /// A venue's seating mode (read once: it never changes).
     pub(super) async fn seating(
         &self,
@@ -110,11 +138,7 @@ impl Booker {
                 .await?,
             "venue",
         )?;
-        let mut cache = self
-            .inner
-            .seating
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = guard(&self.inner.seating);
         if cache.len() >= 100_000 {
             cache.clear();
         }
@@ -206,6 +230,7 @@ impl Booker {
                     }
                     Ok(event) if event.whole || event.freed => {
                         inner.maps.invalidate(event.performance_id);
+                        guard(&inner.performances).remove(&event.performance_id);
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => inner.maps.invalidate_all(),
@@ -216,12 +241,7 @@ impl Booker {
     }
 
     fn cached_seating(&self, venue_id: i64) -> Option<SeatingMode> {
-        self.inner
-            .seating
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&venue_id)
-            .copied()
+        guard(&self.inner.seating).get(&venue_id).copied()
     }
 
     /// Tries the booking on the parallel path: `Some` when booked, `None` when the exact
@@ -287,6 +307,13 @@ impl Booker {
     }
 }
 
+fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Caches only: a panic while one was held leaves nothing inconsistent to protect.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn booking_path(path: &'static str) {
     metrics::counter!("zouqin_booking_path_total", "path" => path).increment(1);
 }
@@ -311,10 +338,6 @@ async fn run(
 ) -> AppResult<Attempt> {
     let n = draft.request.size();
     let now: DateTime<Utc> = super::now();
-    let event = AvailabilityEvent::seats(draft.perf.id, seat_ids);
-    let Some((channel, payload)) = realtime.notify_args(&event) else {
-        return Ok(Attempt::Refused);
-    };
     let codes: Vec<String> = (0..n).map(|_| ticket_code()).collect();
     let statements: &'static [String; 3] = &STATEMENTS;
     let (sql, ids) = match pick {
@@ -331,9 +354,7 @@ async fn run(
         .bind(draft.together)
         .bind(draft.request.idempotency_key.as_deref())
         .bind(draft.fingerprint)
-        .bind(&codes)
-        .bind(channel)
-        .bind(payload);
+        .bind(&codes);
     if let Some(ids) = ids {
         query = query.bind(ids);
     }
@@ -378,7 +399,9 @@ async fn run(
             "a booking was issued the wrong number of tickets"
         );
     }
-    realtime.count_event();
+    realtime
+        .publish(AvailabilityEvent::seats(draft.perf.id, seat_ids))
+        .await;
     Ok(Attempt::Booked(
         booking::Model {
             id,
@@ -399,15 +422,23 @@ async fn run(
 /// The statement, for each [`Pick`] (in its order). Parameters: $1 performance, $2 the
 /// per-resident limit the request was checked against, $3 now, $4 resident, $5 n,
 /// $6 seats together, $7 idempotency key, $8 request fingerprint, $9 ticket codes,
-/// $10 NOTIFY channel, $11 payload, $12 inventory or seat ids.
+/// $10 inventory or seat ids.
 static STATEMENTS: LazyLock<[String; 3]> = LazyLock::new(|| {
-    let by_id = "i.id = ANY($12::int8[])";
+    // The inventory and explicit-seat picks name no predicate that a free-inventory index
+    // could serve (the free and performance checks are applied to the locked rows, in
+    // `mine`): with the statistics of a performance published minutes ago, PostgreSQL
+    // would otherwise walk the whole performance through `inventory_free_idx` (20,000 rows
+    // for two seats) instead of fetching two rows by primary key.
     [
-        statement(&format!(
-            "{by_id} ORDER BY i.id FOR UPDATE OF i SKIP LOCKED"
-        )),
-        statement("i.seat_id = ANY($12::int8[]) ORDER BY i.id FOR UPDATE OF i"),
-        statement("TRUE ORDER BY i.place_no LIMIT $5::int4 FOR UPDATE OF i SKIP LOCKED"),
+        statement("i.id = ANY($10::int8[]) ORDER BY i.id FOR UPDATE OF i SKIP LOCKED"),
+        statement(
+            "i.performance_id = $1::int8 AND i.seat_id = ANY($10::int8[]) \
+             ORDER BY i.id FOR UPDATE OF i",
+        ),
+        statement(
+            "i.performance_id = $1::int8 AND i.booking_id IS NULL \
+             ORDER BY i.place_no LIMIT $5::int4 FOR UPDATE OF i SKIP LOCKED",
+        ),
     ]
 });
 
@@ -418,15 +449,17 @@ fn statement(pick: &str) -> String {
             WHERE id = $1::int8 AND status = 'PUBLISHED' AND per_resident_limit = $2::int4 \
               AND COALESCE(booking_opens_at, published_at, starts_at) <= $3::timestamptz \
               AND COALESCE(booking_closes_at, starts_at) > $3::timestamptz \
-            FOR SHARE), \
+            FOR KEY SHARE), \
          picked AS MATERIALIZED ( \
-            SELECT i.id, i.seat_id FROM inventory i \
-            WHERE i.performance_id = $1::int8 AND i.booking_id IS NULL \
-              AND EXISTS (SELECT 1 FROM perf) AND {pick}), \
+            SELECT i.id, i.seat_id, i.performance_id, i.booking_id FROM inventory i \
+            WHERE EXISTS (SELECT 1 FROM perf) AND {pick}), \
+         mine AS MATERIALIZED ( \
+            SELECT id, seat_id FROM picked \
+            WHERE performance_id = $1::int8 AND booking_id IS NULL), \
          hold AS ( \
             INSERT INTO resident_hold AS h (performance_id, account_id, tickets) \
             SELECT $1::int8, $4::int8, $5::int4 FROM perf \
-            WHERE (SELECT count(*) FROM picked) = $5::int4 \
+            WHERE (SELECT count(*) FROM mine) = $5::int4 \
             ON CONFLICT (performance_id, account_id) DO UPDATE \
             SET tickets = h.tickets + excluded.tickets \
             WHERE h.tickets + excluded.tickets <= $2::int4 \
@@ -438,19 +471,17 @@ fn statement(pick: &str) -> String {
                    $3::timestamptz FROM hold \
             RETURNING id), \
          c AS ( \
-            UPDATE inventory i SET booking_id = b.id FROM b, picked p WHERE i.id = p.id \
+            UPDATE inventory i SET booking_id = b.id FROM b, mine m WHERE i.id = m.id \
             RETURNING i.id, i.seat_id), \
          t AS ( \
             INSERT INTO ticket (booking_id, performance_id, inventory_id, seat_id, code, status) \
             SELECT b.id, $1::int8, c.id, c.seat_id, code.value, 'VALID' \
             FROM b, (SELECT id, seat_id, row_number() OVER (ORDER BY id) AS n FROM c) c \
             JOIN unnest($9::text[]) WITH ORDINALITY AS code(value, n) ON code.n = c.n \
-            RETURNING 1), \
-         note AS (SELECT pg_notify($10::text, $11::text) FROM b) \
+            RETURNING 1) \
          SELECT (SELECT count(*) FROM perf) AS open, \
-                (SELECT array_agg(id) FROM picked) AS locked, \
+                (SELECT array_agg(id) FROM mine) AS locked, \
                 (SELECT id FROM b) AS booking_id, \
-                (SELECT count(*) FROM t) AS issued, \
-                (SELECT count(*) FROM note) AS notified"
+                (SELECT count(*) FROM t) AS issued"
     )
 }
