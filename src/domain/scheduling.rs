@@ -449,22 +449,24 @@ pub async fn update(
     })
 }
 
-/// Takes the performance row `FOR UPDATE` for the rest of the transaction: it waits for
-/// the bookings in flight on the parallel path (each holds the row `FOR KEY SHARE`, as its
-/// foreign keys already make it) and keeps new ones out until the transaction ends, so a
-/// change of status, window or limit and a booking never pass each other. A plain `UPDATE`
-/// of non-key columns would not conflict with `FOR KEY SHARE`. (SQLite: no-op; its writers
-/// take turns anyway.)
-pub(crate) async fn exclude_bookings(conn: &impl ConnectionTrait, id: i64) -> AppResult<()> {
+/// Takes the performance row `FOR UPDATE` for the rest of the transaction and returns it as
+/// it stands under the lock. The lock waits for the bookings in flight on the parallel path
+/// (each holds the row `FOR KEY SHARE`, as its foreign keys already make it) and keeps new
+/// ones out until the transaction ends, so a change of status, window or limit and a
+/// booking never pass each other; a plain `UPDATE` of non-key columns would not conflict
+/// with `FOR KEY SHARE`. (SQLite: a plain read; its writers take turns anyway.)
+pub(crate) async fn exclude_bookings(
+    conn: &impl ConnectionTrait,
+    id: i64,
+) -> AppResult<performance::Model> {
     use sea_orm::QuerySelect;
-    performance::Entity::find_by_id(id)
-        .select_only()
-        .column(performance::Column::Id)
-        .lock_exclusive()
-        .into_tuple::<i64>()
-        .one(conn)
-        .await?;
-    Ok(())
+    db::found(
+        performance::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(conn)
+            .await?,
+        "performance",
+    )
 }
 
 /// `publishPerformance`: DRAFT → PUBLISHED, creating one inventory row per seat or place.

@@ -6,8 +6,7 @@
 //! bookings in flight and claims seats nobody else is claiming (`FOR UPDATE SKIP LOCKED`).
 //! Whatever it cannot settle goes to the **exact path** below (and on SQLite everything does):
 //!
-//! 1. The transaction first takes the performance row `FOR UPDATE` and re-reads it (bumping
-//!    `lock_version`). On PostgreSQL that lock waits for the parallel bookings in flight and
+//! 1. The transaction first reads the performance row `FOR UPDATE`. On PostgreSQL that lock waits for the parallel bookings in flight and
 //!    queues exact bookings of the same performance one behind the other (other performances
 //!    run in parallel); on SQLite `BEGIN IMMEDIATE` already makes writers take turns. So its answer (best seats, `SOLD_OUT`, `SEAT_UNAVAILABLE`, `LIMIT_EXCEEDED`)
 //!    is decided with every committed booking in view, and an idempotent retry that races
@@ -265,7 +264,7 @@ async fn book_exactly(
     check_window(&perf, now())?;
     let result = crate::write_txn!(conn, |txn| {
         // Lock and re-read in one statement: the window and limit may have changed since.
-        let perf = lock_and_read(txn, perf.id).await?;
+        let perf = super::scheduling::exclude_bookings(txn, perf.id).await?;
         if let Some(key) = &request.idempotency_key
             && let Some(existing) = find_by_key(txn, resident, key).await?
         {
@@ -377,37 +376,6 @@ async fn find_by_key(
         .filter(booking::Column::IdempotencyKey.eq(key))
         .one(conn)
         .await?)
-}
-
-/// Takes the performance's row lock for the rest of the transaction and returns the row as
-/// it stands under the lock (`UPDATE … RETURNING`).
-async fn lock_and_read(conn: &impl ConnectionTrait, id: i64) -> AppResult<performance::Model> {
-    super::scheduling::exclude_bookings(conn, id).await?;
-    let rows = performance::Entity::update_many()
-        .col_expr(
-            performance::Column::LockVersion,
-            Expr::col(performance::Column::LockVersion).add(1),
-        )
-        .filter(performance::Column::Id.eq(id))
-        .exec_with_returning(conn)
-        .await?;
-    rows.into_iter()
-        .next()
-        .ok_or(AppError::NotFound("performance"))
-}
-
-/// Takes the performance's row lock for the rest of the transaction.
-async fn lock_performance(conn: &impl ConnectionTrait, id: i64) -> AppResult<()> {
-    super::scheduling::exclude_bookings(conn, id).await?;
-    performance::Entity::update_many()
-        .col_expr(
-            performance::Column::LockVersion,
-            Expr::col(performance::Column::LockVersion).add(1),
-        )
-        .filter(performance::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
 }
 
 /// Raises the resident's holding by `n`, refusing to pass `limit` (a conditional upsert).
@@ -833,13 +801,7 @@ pub async fn cancel(
         .await?
         .ok_or(AppError::NotFound("booking"))?;
     let (booking, seat_ids) = crate::write_txn!(conn, |txn| {
-        lock_performance(txn, current.performance_id).await?;
-        let perf = db::found(
-            performance::Entity::find_by_id(current.performance_id)
-                .one(txn)
-                .await?,
-            "performance",
-        )?;
+        let perf = super::scheduling::exclude_bookings(txn, current.performance_id).await?;
         let booking = db::found(booking::Entity::find_by_id(id).one(txn).await?, "booking")?;
         if booking.status == BookingStatus::Cancelled {
             return Err(AppError::conflict("the booking is already cancelled"));

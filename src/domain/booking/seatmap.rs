@@ -125,25 +125,39 @@ impl SeatMap {
             Some(read_at) if now.duration_since(read_at) <= MAX_AGE => {}
             _ => return Choice::Stale,
         }
-        let seats: Vec<FreeSeat> = state
-            .free
-            .iter()
-            .filter(|s| !state.taken.contains(&s.id))
-            .cloned()
-            .collect();
-        let (picked, together) = pick(&seats, n);
-        if picked.len() < n {
-            // Fewer than `n` in view: further rows may have more, unless the view is all.
-            return if state.exhausted {
-                Choice::Undecided
-            } else {
-                Choice::Stale
-            };
+        // Row by row: the first row with a block of `n` holds the best block, so usually
+        // only the front row is looked at.
+        let free_in = |row: &[FreeSeat]| -> Vec<FreeSeat> {
+            row.iter()
+                .filter(|s| !state.taken.contains(&s.id))
+                .cloned()
+                .collect()
+        };
+        let mut chosen = None;
+        for row in state.free.chunk_by(|a, b| a.row() == b.row()) {
+            let row = free_in(row);
+            if let (picked, true) = pick(&row, n) {
+                chosen = Some((row, picked, true));
+                break;
+            }
         }
-        if !together && !state.exhausted {
-            // No block in these rows; one may lie behind them.
-            return Choice::Stale;
+        if chosen.is_none() {
+            if !state.exhausted {
+                // No block in these rows; one may lie behind them.
+                return Choice::Stale;
+            }
+            // The view is the whole remaining inventory: the best seats one by one, if
+            // there are `n`.
+            let all = free_in(&state.free);
+            let (picked, together) = pick(&all, n);
+            if picked.len() < n {
+                return Choice::Undecided;
+            }
+            chosen = Some((all, picked, together));
         }
+        let Some((seats, picked, together)) = chosen else {
+            return Choice::Undecided;
+        };
         let seats: Vec<Claimed> = picked.into_iter().map(|i| seats[i].claimed()).collect();
         for c in &seats {
             state.taken.insert(c.id);
