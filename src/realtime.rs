@@ -82,6 +82,9 @@ impl AvailabilityEvent {
 pub struct Realtime {
     sender: broadcast::Sender<AvailabilityEvent>,
     outbox: Option<tokio::sync::mpsc::Sender<AvailabilityEvent>>,
+    /// Set when an event reached this instance only (outbox full, NOTIFY failed): the next
+    /// NOTIFY then tells every instance to refresh everything.
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -101,14 +104,16 @@ impl Realtime {
                 tracing::warn!("the availability listener is not up yet; it keeps trying");
             }
         }
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let outbox = db.pg_pool.clone().map(|pool| {
             let (outbox, pending) = tokio::sync::mpsc::channel(OUTBOX);
-            tokio::spawn(relay(pool, pending, sender.clone()));
+            tokio::spawn(relay(pool, pending, sender.clone(), lost.clone()));
             outbox
         });
         Self {
             sender,
             outbox,
+            lost,
             closing: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -124,6 +129,7 @@ impl Realtime {
         };
         if let Err(e) = outbox.try_send(event) {
             tracing::warn!("the availability outbox is full or closed; delivering locally only");
+            self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = self.sender.send(e.into_inner());
         }
     }
@@ -149,12 +155,16 @@ impl Realtime {
     }
 }
 
-/// Sends the outbox's events to PostgreSQL, as many per NOTIFY as are waiting.
+/// Sends the outbox's events to PostgreSQL, as many per NOTIFY as are waiting. When events
+/// could only be delivered locally, the next NOTIFY starts with a resynchronisation
+/// (`whole(EVERY_PERFORMANCE)`), so other instances' subscribers refresh in full.
 async fn relay(
     pool: sea_orm::sqlx::PgPool,
     mut pending: tokio::sync::mpsc::Receiver<AvailabilityEvent>,
     local: broadcast::Sender<AvailabilityEvent>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
+    use std::sync::atomic::Ordering;
     let mut batch: Vec<AvailabilityEvent> = Vec::new();
     let mut carried: Option<AvailabilityEvent> = None;
     loop {
@@ -166,6 +176,10 @@ async fn relay(
             },
         };
         tokio::time::sleep(GATHER).await;
+        let resync = lost.swap(false, Ordering::Relaxed);
+        if resync {
+            batch.push(AvailabilityEvent::whole(EVERY_PERFORMANCE));
+        }
         batch.push(first);
         let mut payload = encode(&batch);
         while let Ok(event) = pending.try_recv() {
@@ -184,6 +198,7 @@ async fn relay(
             .await
         {
             tracing::warn!(error = %e, "pg_notify failed; delivering locally only");
+            lost.store(true, Ordering::Relaxed);
             for event in batch.drain(..) {
                 let _ = local.send(event);
             }
@@ -215,8 +230,12 @@ async fn listen(
                     tracing::warn!(error = %e, "LISTEN failed; retrying");
                 } else {
                     match ready.take() {
+                        // Nobody waits any more if start-up gave up on us: events may
+                        // have been missed meanwhile, so refresh as after a reconnection.
                         Some(ready) => {
-                            let _ = ready.send(());
+                            if ready.send(()).is_err() {
+                                let _ = sender.send(AvailabilityEvent::whole(EVERY_PERFORMANCE));
+                            }
                         }
                         // Back after a disconnection: events may have been missed, so every
                         // subscriber refreshes its performance in full.

@@ -449,17 +449,38 @@ pub async fn update(
     })
 }
 
+/// The advisory-lock class of "writers of a performance" (`pg_advisory_xact_lock(int, int)`;
+/// the second key is the performance id modulo 2^31: a collision only makes two
+/// performances' writers wait for each other).
+pub(crate) const PERFORMANCE_WRITERS: i32 = 0x7a71_0001;
+
 /// Takes the performance row `FOR UPDATE` for the rest of the transaction and returns it as
 /// it stands under the lock. The lock waits for the bookings in flight on the parallel path
 /// (each holds the row `FOR KEY SHARE`, as its foreign keys already make it) and keeps new
 /// ones out until the transaction ends, so a change of status, window or limit and a
 /// booking never pass each other; a plain `UPDATE` of non-key columns would not conflict
-/// with `FOR KEY SHARE`. (SQLite: a plain read; its writers take turns anyway.)
+/// with `FOR KEY SHARE`.
+///
+/// Row locks are not fair: a new `FOR KEY SHARE` joins the holders without looking at a
+/// waiting `FOR UPDATE`, so a steady stream of bookings could keep a writer waiting for the
+/// whole rush. So on PostgreSQL a writer first queues for the exclusive advisory lock
+/// [`PERFORMANCE_WRITERS`]; a parallel booking takes the shared one with
+/// `pg_try_advisory_xact_lock_shared`, which fails as soon as a writer is waiting, and then
+/// leaves the booking to the exact path, which queues behind the writer. (SQLite: a plain
+/// read; its writers take turns anyway.)
 pub(crate) async fn exclude_bookings(
     conn: &impl ConnectionTrait,
     id: i64,
 ) -> AppResult<performance::Model> {
     use sea_orm::QuerySelect;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1::int4, ($2::int8 % 2147483648)::int4)",
+            [PERFORMANCE_WRITERS.into(), id.into()],
+        ))
+        .await?;
+    }
     db::found(
         performance::Entity::find_by_id(id)
             .lock_exclusive()

@@ -164,16 +164,23 @@ impl BookingMutation {
             input.quantity,
             input.idempotency_key,
         )?;
-        let services = services(ctx)?;
+        let services = services(ctx)?.clone();
+        let caller = caller.clone();
         let started = std::time::Instant::now();
-        let result = booking::book(
-            &services.db,
-            &services.realtime,
-            &services.bookings,
-            caller,
-            request,
-        )
-        .await;
+        // On its own task: a client that hangs up (or a request timeout) cannot stop a
+        // booking between its commit and its availability event.
+        let result = tokio::spawn(async move {
+            booking::book(
+                &services.db,
+                &services.realtime,
+                &services.bookings,
+                &caller,
+                request,
+            )
+            .await
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.into()));
         let outcome = match &result {
             Ok(_) => "CONFIRMED",
             Err(err) => err.code(),
@@ -188,16 +195,21 @@ impl BookingMutation {
         let caller = caller(ctx);
         caller.resident()?;
         let id = decode(Kind::Booking, &id)?;
-        let services = services(ctx)?;
+        let services = services(ctx)?.clone();
+        let caller = caller.clone();
         Ok(Booking(
-            booking::cancel(
-                &services.db,
-                &services.realtime,
-                &services.bookings,
-                caller,
-                id,
-            )
-            .await?,
+            tokio::spawn(async move {
+                booking::cancel(
+                    &services.db,
+                    &services.realtime,
+                    &services.bookings,
+                    &caller,
+                    id,
+                )
+                .await
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.into()))?,
         ))
     }
 

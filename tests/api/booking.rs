@@ -203,6 +203,34 @@ async fn book_seats(app: &TestApp, token: &str, perf: &str, seats: &[&str]) -> G
     .await
 }
 
+/// Two instances on one database, the Pinghu admin, a published performance in a new hall
+/// of `rows`, and `residents` residents' tokens.
+async fn rush_setup(
+    rows: &[(&str, i64)],
+    residents: usize,
+) -> (TestApp, TestApp, String, Show, Vec<String>) {
+    let (a, b) = spawn_pair().await;
+    let admin = a.admin("pinghu").await;
+    let perf = show(&a, &admin, Layout::Rows(rows), json!({})).await;
+    let residents = a.residents_fast(residents, "pinghu").await;
+    (a, b, admin, perf, residents)
+}
+
+/// Every resident books `quantity` at once, alternating between the two instances.
+async fn rush(
+    a: &TestApp,
+    b: &TestApp,
+    residents: &[String],
+    perf: &str,
+    quantity: i64,
+) -> Vec<Gql> {
+    join_all(residents.iter().enumerate().map(|(i, token)| {
+        let app = if i % 2 == 0 { a } else { b };
+        book_quantity(app, token, perf, quantity)
+    }))
+    .await
+}
+
 /// `CONFIRMED` for a booking made, else the error code (`NO_CODE` when there is none).
 fn outcome(r: &Gql) -> String {
     if r.body.get("errors").is_none() && r.body["data"]["bookSeats"]["id"].is_string() {
@@ -273,18 +301,10 @@ fn instant(text: &str) -> DateTime<FixedOffset> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rush_of_300_pairs_on_400_seats_sells_each_seat_exactly_once() {
-    let (a, b) = spawn_pair().await;
-    let admin = a.admin("pinghu").await;
-    let rows = grid(20, 20);
-    let perf = show(&a, &admin, Layout::Rows(&rows), json!({})).await;
+    let (a, b, admin, perf, residents) = rush_setup(&grid(20, 20), 300).await;
     assert_eq!(perf.seats.len(), 400);
-    let residents = a.residents_fast(300, "pinghu").await;
 
-    let results = join_all(residents.iter().enumerate().map(|(i, token)| {
-        let app = if i % 2 == 0 { &a } else { &b };
-        book_quantity(app, token, &perf.id, 2)
-    }))
-    .await;
+    let results = rush(&a, &b, &residents, &perf.id, 2).await;
 
     let counts = tally(&results, outcome);
     assert_eq!(counts.get("CONFIRMED"), Some(&200), "outcomes: {counts:?}");
@@ -557,11 +577,7 @@ async fn forty_bookers_for_thirty_general_admission_places_leave_ten_sold_out() 
     assert!(perf.seats.is_empty());
     let residents = a.residents_fast(40, "pinghu").await;
 
-    let results = join_all(residents.iter().enumerate().map(|(i, token)| {
-        let app = if i % 2 == 0 { &a } else { &b };
-        book_quantity(app, token, &perf.id, 1)
-    }))
-    .await;
+    let results = rush(&a, &b, &residents, &perf.id, 1).await;
 
     let counts = tally(&results, outcome);
     assert_eq!(counts.get("CONFIRMED"), Some(&30), "outcomes: {counts:?}");
@@ -889,16 +905,9 @@ async fn cancelling_a_performance_cancels_every_booking_and_closes_booking() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_performance_cancelled_during_a_rush_keeps_no_live_ticket() {
-    let (a, b) = spawn_pair().await;
-    let admin = a.admin("pinghu").await;
-    let rows = grid(5, 10);
-    let perf = show(&a, &admin, Layout::Rows(&rows), json!({})).await;
-    let residents = a.residents_fast(40, "pinghu").await;
+    let (a, b, admin, perf, residents) = rush_setup(&grid(5, 10), 40).await;
 
-    let bookings = join_all(residents.iter().enumerate().map(|(i, token)| {
-        let app = if i % 2 == 0 { &a } else { &b };
-        book_quantity(app, token, &perf.id, 1)
-    }));
+    let bookings = rush(&a, &b, &residents, &perf.id, 1);
     let cancel = async {
         tokio::time::sleep(StdDuration::from_millis(20)).await;
         b.gql(
@@ -997,6 +1006,26 @@ async fn a_quantity_booking_passes_over_seats_another_transaction_is_claiming() 
     assert_eq!(live_tickets(&app, &perf.id).await.len(), 4);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_exactly_enough_seats_for_a_rush_nobody_is_told_sold_out() {
+    // 100 residents, 200 seats, pairs, two instances at once: any SOLD_OUT would be a lie.
+    let (a, b, admin, perf, residents) = rush_setup(&grid(10, 20), 100).await;
+    let results = rush(&a, &b, &residents, &perf.id, 2).await;
+    let counts = tally(&results, outcome);
+    assert_eq!(counts.get("CONFIRMED"), Some(&100), "outcomes: {counts:?}");
+    assert_eq!(seats_available(&a, &perf.id).await, 0);
+    let tickets = live_tickets(&b, &perf.id).await;
+    let seats: HashSet<Option<i64>> = tickets.iter().map(|t| t.seat_id).collect();
+    assert_eq!(seats.len(), 200);
+
+    // The same with general admission, one place each.
+    let ga = show(&a, &admin, Layout::General(40), json!({})).await;
+    let results = rush(&a, &b, &residents[..40], &ga.id, 1).await;
+    let counts = tally(&results, outcome);
+    assert_eq!(counts.get("CONFIRMED"), Some(&40), "outcomes: {counts:?}");
+    assert_eq!(live_tickets(&a, &ga.id).await.len(), 40);
+}
+
 #[tokio::test]
 async fn the_best_seats_given_back_by_a_cancellation_are_offered_first() {
     let app = spawn().await;
@@ -1029,11 +1058,7 @@ async fn the_best_seats_given_back_by_a_cancellation_are_offered_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn explicit_seats_and_quantities_racing_on_two_instances_never_share_a_seat() {
-    let (a, b) = spawn_pair().await;
-    let admin = a.admin("pinghu").await;
-    let rows = grid(5, 20);
-    let perf = show(&a, &admin, Layout::Rows(&rows), json!({})).await;
-    let residents = a.residents_fast(90, "pinghu").await;
+    let (a, b, _, perf, residents) = rush_setup(&grid(5, 20), 90).await;
     // 60 residents ask for 2 seats anywhere; 30 ask for particular pairs of the front rows,
     // where the quantity bookings go first, some of them for the same pair.
     let results = join_all(residents.iter().enumerate().map(|(i, token)| {
@@ -1466,6 +1491,53 @@ async fn a_pinghu_usher_checks_in_a_ticket_once() {
     assert!(by_code[codes[1].as_str()]["checkedInAt"].is_null());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ticket_is_never_both_checked_in_and_cancelled() {
+    // The holder cancels while an usher scans, 20 times over two instances: one of them
+    // wins each time, and the seat of a checked-in ticket is never given back.
+    let (a, b) = spawn_pair().await;
+    let admin = a.admin("pinghu").await;
+    let usher = a.staff(&admin, "usher@pinghu.example", "USHER").await;
+    let perf = tonight(&a, &admin, json!({})).await;
+    let tokens = a.residents_fast(20, "pinghu").await;
+    let mut outcomes = HashMap::new();
+    for token in &tokens {
+        let r = book_quantity(&a, token, &perf.id, 1).await;
+        let id = r.data()["bookSeats"]["id"].as_str().expect("id").to_owned();
+        let code = ticket_codes(&r).remove(0);
+        let (cancelled, scanned) = tokio::join!(
+            b.gql(Some(token), CANCEL_BOOKING, json!({ "id": id })),
+            a.gql(Some(&usher), CHECK_IN, json!({ "c": code })),
+        );
+        let cancelled_ok = cancelled.body.get("errors").is_none();
+        let scanned_ok = scanned.body.get("errors").is_none();
+        assert!(
+            cancelled_ok != scanned_ok,
+            "exactly one may win: {} / {}",
+            cancelled.body,
+            scanned.body
+        );
+        if scanned_ok {
+            assert_eq!(cancelled.code(), Some("CONFLICT"), "{}", cancelled.body);
+        } else {
+            assert_eq!(scanned.code(), Some("CONFLICT"), "{}", scanned.body);
+        }
+        *outcomes.entry(scanned_ok).or_insert(0) += 1;
+    }
+    // Every checked-in ticket still holds its seat; every cancelled one gave it back.
+    let live = live_tickets(&a, &perf.id).await;
+    assert_eq!(live.len(), outcomes.get(&true).copied().unwrap_or(0));
+    assert!(
+        live.iter()
+            .all(|t| t.status == entity::enums::TicketStatus::CheckedIn)
+    );
+    assert_eq!(
+        seats_available(&b, &perf.id).await,
+        20 - live.len() as i64,
+        "outcomes: {outcomes:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_typed_code_in_lower_case_without_dashes_checks_in() {
     let app = spawn().await;
@@ -1890,11 +1962,7 @@ async fn a_subscriber_on_one_instance_sees_bookings_made_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscriber_sees_every_booking_of_a_concurrent_burst() {
-    let (a, b) = spawn_pair().await;
-    let admin = a.admin("pinghu").await;
-    let rows = grid(2, 10);
-    let perf = show(&a, &admin, Layout::Rows(&rows), json!({})).await;
-    let residents = a.residents_fast(10, "pinghu").await;
+    let (a, b, _, perf, residents) = rush_setup(&grid(2, 10), 10).await;
     let mut ws = Ws::connect(&a, None, "graphql-transport-ws").await;
     ws.subscribe(&a, "burst", &perf.id).await;
     // Without PostgreSQL, events reach only the instance that made them.

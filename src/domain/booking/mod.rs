@@ -822,11 +822,19 @@ pub async fn cancel(
                 "a ticket of this booking was already used",
             ));
         }
-        ticket::Entity::update_many()
+        // Conditional: a ticket checked in since it was read above is not cancelled, and
+        // then nothing is (the check-in does not wait for the performance's lock).
+        let cancelled = ticket::Entity::update_many()
             .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Cancelled))
             .filter(ticket::Column::BookingId.eq(id))
+            .filter(ticket::Column::Status.eq(TicketStatus::Valid))
             .exec(txn)
             .await?;
+        if cancelled.rows_affected != tickets.len() as u64 {
+            return Err(AppError::conflict(
+                "a ticket of this booking was already used",
+            ));
+        }
         entity::inventory::Entity::update_many()
             .col_expr(
                 entity::inventory::Column::BookingId,

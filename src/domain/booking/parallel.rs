@@ -9,7 +9,9 @@
 //!    exact path take the row `FOR UPDATE` first
 //!    ([`exclude_bookings`](crate::domain::scheduling::exclude_bookings)), so they wait for
 //!    the bookings in flight and bookings wait for them: a cancelled or closed performance
-//!    takes no booking;
+//!    takes no booking. A writer waiting for the row also holds back new bookings (they
+//!    fail to take a shared advisory lock and go to the exact path, behind the writer), so
+//!    a rush cannot keep it waiting;
 //! 2. locks the chosen inventory rows `FOR UPDATE SKIP LOCKED` (explicit seats: `FOR
 //!    UPDATE`, waiting, in id order so two such bookings cannot deadlock) and keeps those
 //!    that are still free; a row another booking is claiming is skipped, not waited for;
@@ -53,6 +55,9 @@ use tokio::sync::broadcast::error::RecvError;
 const MAX_ATTEMPTS: usize = 4;
 /// Reads of the seat picture one booking may do.
 const MAX_READS: usize = 2;
+/// Times one statement waits for writers of the performance before the booking takes the
+/// exact path.
+const MAX_WAITS: usize = 3;
 
 /// The booking service's state on one instance: the parallel path's pool, the picture of
 /// each performance's free seats and the seating mode of each venue (fixed at creation).
@@ -329,6 +334,8 @@ struct Draft<'a> {
 }
 
 /// Runs one booking statement.
+/// Runs one booking statement; while a writer of the performance holds it back, waits for
+/// that writer (in the lock's queue, so fairly) and runs it again.
 async fn run(
     pool: &sqlx::PgPool,
     realtime: &Realtime,
@@ -336,11 +343,41 @@ async fn run(
     pick: Pick<'_>,
     seat_ids: Vec<i64>,
 ) -> AppResult<Attempt> {
+    for _ in 0..MAX_WAITS {
+        match run_once(pool, realtime, draft, &pick, seat_ids.clone()).await? {
+            // A writer of the performance is waiting or at work.
+            None => {
+                metrics::counter!("zouqin_booking_waits_total").increment(1);
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1, ($2 % 2147483648)::int4)")
+                    .bind(crate::domain::scheduling::PERFORMANCE_WRITERS)
+                    .bind(draft.perf.id)
+                    .execute(pool)
+                    .await
+                    .map_err(|e| {
+                        AppError::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
+                            Arc::new(e),
+                        )))
+                    })?;
+            }
+            Some(attempt) => return Ok(attempt),
+        }
+    }
+    Ok(Attempt::Refused)
+}
+
+/// Runs one booking statement: `None` when a writer of the performance held it back.
+async fn run_once(
+    pool: &sqlx::PgPool,
+    realtime: &Realtime,
+    draft: Draft<'_>,
+    pick: &Pick<'_>,
+    seat_ids: Vec<i64>,
+) -> AppResult<Option<Attempt>> {
     let n = draft.request.size();
     let now: DateTime<Utc> = super::now();
     let codes: Vec<String> = (0..n).map(|_| ticket_code()).collect();
     let statements: &'static [String; 3] = &STATEMENTS;
-    let (sql, ids) = match pick {
+    let (sql, ids) = match *pick {
         Pick::Inventory(ids) => (statements[0].as_str(), Some(ids)),
         Pick::Seats(ids) => (statements[1].as_str(), Some(ids)),
         Pick::FirstFree => (statements[2].as_str(), None),
@@ -369,7 +406,7 @@ async fn run(
             // A twin committed first (the exact path replays it), or a deadlock with a
             // writer of the performance (the exact path retries): not errors here.
             if constraint == Some("booking_idempotency_key") || transient {
-                return Ok(Attempt::Refused);
+                return Ok(Some(Attempt::Refused));
             }
             return Err(
                 sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(err))).into(),
@@ -377,6 +414,9 @@ async fn run(
         }
     };
     let decode = |e: sqlx::Error| AppError::Internal(format!("decoding a booking: {e}"));
+    if !row.try_get::<bool, _>("gate").map_err(decode)? {
+        return Ok(None);
+    }
     let open: i64 = row.try_get("open").map_err(decode)?;
     let locked: Vec<i64> = row
         .try_get::<Option<Vec<i64>>, _>("locked")
@@ -386,9 +426,9 @@ async fn run(
     let issued: i64 = row.try_get("issued").map_err(decode)?;
     let Some(id) = booking_id else {
         if open == 1 && (locked.len() as i32) < n {
-            return Ok(Attempt::Missed(locked));
+            return Ok(Some(Attempt::Missed(locked)));
         }
-        return Ok(Attempt::Refused);
+        return Ok(Some(Attempt::Refused));
     };
     if issued != i64::from(n) {
         // Cannot happen (every claimed row gets one code); said loudly if it ever does.
@@ -402,7 +442,7 @@ async fn run(
     realtime
         .publish(AvailabilityEvent::seats(draft.perf.id, seat_ids))
         .await;
-    Ok(Attempt::Booked(
+    Ok(Some(Attempt::Booked(
         booking::Model {
             id,
             performance_id: draft.perf.id,
@@ -416,7 +456,7 @@ async fn run(
             cancelled_at: None,
         },
         locked,
-    ))
+    )))
 }
 
 /// The statement, for each [`Pick`] (in its order). Parameters: $1 performance, $2 the
@@ -443,12 +483,17 @@ static STATEMENTS: LazyLock<[String; 3]> = LazyLock::new(|| {
 });
 
 fn statement(pick: &str) -> String {
+    let writers = crate::domain::scheduling::PERFORMANCE_WRITERS;
     format!(
-        "WITH perf AS MATERIALIZED ( \
+        "WITH gate AS MATERIALIZED ( \
+            SELECT pg_try_advisory_xact_lock_shared({writers}, ($1::int8 % 2147483648)::int4) \
+                   AS open), \
+         perf AS MATERIALIZED ( \
             SELECT id FROM performance \
             WHERE id = $1::int8 AND status = 'PUBLISHED' AND per_resident_limit = $2::int4 \
               AND COALESCE(booking_opens_at, published_at, starts_at) <= $3::timestamptz \
               AND COALESCE(booking_closes_at, starts_at) > $3::timestamptz \
+              AND (SELECT open FROM gate) \
             FOR KEY SHARE), \
          picked AS MATERIALIZED ( \
             SELECT i.id, i.seat_id, i.performance_id, i.booking_id FROM inventory i \
@@ -479,7 +524,8 @@ fn statement(pick: &str) -> String {
             FROM b, (SELECT id, seat_id, row_number() OVER (ORDER BY id) AS n FROM c) c \
             JOIN unnest($9::text[]) WITH ORDINALITY AS code(value, n) ON code.n = c.n \
             RETURNING 1) \
-         SELECT (SELECT count(*) FROM perf) AS open, \
+         SELECT (SELECT open FROM gate) AS gate, \
+                (SELECT count(*) FROM perf) AS open, \
                 (SELECT array_agg(id) FROM mine) AS locked, \
                 (SELECT id FROM b) AS booking_id, \
                 (SELECT count(*) FROM t) AS issued"

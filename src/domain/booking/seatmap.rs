@@ -84,8 +84,11 @@ impl SeatMaps {
             return map.clone();
         }
         if maps.len() >= MAX_PERFORMANCES {
+            // Only pictures no booking is using (one in use would be replaced by a new one,
+            // and two bookings could then choose the same seats).
             let mut by_age: Vec<(Option<Instant>, i64)> = maps
                 .iter()
+                .filter(|(_, map)| Arc::strong_count(map) == 1)
                 .map(|(id, map)| (lock(&map.state).used_at, *id))
                 .collect();
             by_age.sort();
@@ -182,7 +185,8 @@ impl SeatMap {
             state.held.remove(id);
             if sold {
                 state.sold.push((sequence, *id));
-            } else if !missed.contains(id) {
+            } else if !missed.contains(id) && !state.sold.iter().any(|(_, s)| s == id) {
+                // Free again, unless it was sold meanwhile by another path (`mark_sold`).
                 state.taken.remove(id);
             }
         }
