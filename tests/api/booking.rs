@@ -259,6 +259,23 @@ fn booked_seats(r: &Gql) -> Vec<String> {
         .collect()
 }
 
+/// (row, seat number) of each ticket of a booking, sorted.
+fn booked_places(booking: &Value) -> Vec<(String, i64)> {
+    let mut places: Vec<(String, i64)> = booking["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .map(|t| {
+            (
+                t["seat"]["row"].as_str().expect("row").to_owned(),
+                t["seat"]["number"].as_i64().expect("number"),
+            )
+        })
+        .collect();
+    places.sort();
+    places
+}
+
 fn ticket_codes(r: &Gql) -> Vec<String> {
     r.data()["bookSeats"]["tickets"]
         .as_array()
@@ -629,18 +646,7 @@ async fn three_seats_on_an_empty_venue_are_together_in_the_middle_of_the_front_r
     let r = book_quantity(&app, &token, &perf.id, 3).await;
     let booking = &r.data()["bookSeats"];
     assert_eq!(booking["seatsTogether"], true);
-    let mut seats: Vec<(String, i64)> = booking["tickets"]
-        .as_array()
-        .expect("tickets")
-        .iter()
-        .map(|t| {
-            (
-                t["seat"]["row"].as_str().expect("row").to_owned(),
-                t["seat"]["number"].as_i64().expect("number"),
-            )
-        })
-        .collect();
-    seats.sort();
+    let seats = booked_places(booking);
     assert_eq!(
         seats,
         vec![
@@ -665,18 +671,7 @@ async fn the_next_group_sits_together_in_the_next_row_when_the_front_row_has_no_
     let r = book_quantity(&app, &tokens[1], &perf.id, 3).await;
     let booking = &r.data()["bookSeats"];
     assert_eq!(booking["seatsTogether"], true);
-    let mut seats: Vec<(String, i64)> = booking["tickets"]
-        .as_array()
-        .expect("tickets")
-        .iter()
-        .map(|t| {
-            (
-                t["seat"]["row"].as_str().expect("row").to_owned(),
-                t["seat"]["number"].as_i64().expect("number"),
-            )
-        })
-        .collect();
-    seats.sort();
+    let seats = booked_places(booking);
     assert_eq!(
         seats,
         vec![
@@ -2103,18 +2098,7 @@ async fn the_best_block_is_found_past_the_first_read_of_a_large_fragmented_hall(
     let token = app.resident("pair@residents.example", &world.pinghu).await;
     let r = book_quantity(&app, &token, &perf.id, 2).await;
     assert_eq!(r.data()["bookSeats"]["seatsTogether"], true);
-    let mut got: Vec<(String, i64)> = r.data()["bookSeats"]["tickets"]
-        .as_array()
-        .expect("tickets")
-        .iter()
-        .map(|t| {
-            (
-                t["seat"]["row"].as_str().expect("row").to_owned(),
-                t["seat"]["number"].as_i64().expect("number"),
-            )
-        })
-        .collect();
-    got.sort();
+    let got = booked_places(&r.data()["bookSeats"]);
     // The middle pair that strands no seat: 199-200 leaves runs of 198 and 200.
     assert_eq!(got, vec![("C".to_owned(), 199), ("C".to_owned(), 200)]);
 }

@@ -34,7 +34,7 @@
 //! all seats not sold; this path the best among those nobody is claiming at that instant.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -44,7 +44,7 @@ use entity::performance;
 use sea_orm::sqlx::{self, Row};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 
-use super::seatmap::{Choice, SeatMaps};
+use super::seatmap::{Choice, SeatMaps, lock};
 use super::{BookingRequest, Selection, check_window, ticket_code};
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -111,7 +111,7 @@ impl Booker {
     /// A performance read less than [`RECENT`] ago (PostgreSQL only, never a draft).
     pub(super) fn recent_performance(&self, id: i64) -> Option<performance::Model> {
         self.inner.pg.as_ref()?;
-        let performances = guard(&self.inner.performances);
+        let performances = lock(&self.inner.performances);
         let (at, perf) = performances.get(&id)?;
         (at.elapsed() < RECENT).then(|| perf.clone())
     }
@@ -121,7 +121,7 @@ impl Booker {
         if self.inner.pg.is_none() || perf.status == PerformanceStatus::Draft {
             return;
         }
-        let mut performances = guard(&self.inner.performances);
+        let mut performances = lock(&self.inner.performances);
         if performances.len() >= 1_000 {
             performances.retain(|_, (at, _)| at.elapsed() < RECENT);
         }
@@ -143,7 +143,7 @@ impl Booker {
                 .await?,
             "venue",
         )?;
-        let mut cache = guard(&self.inner.seating);
+        let mut cache = lock(&self.inner.seating);
         if cache.len() >= 100_000 {
             cache.clear();
         }
@@ -235,7 +235,7 @@ impl Booker {
                     }
                     Ok(event) if event.whole || event.freed => {
                         inner.maps.invalidate(event.performance_id);
-                        guard(&inner.performances).remove(&event.performance_id);
+                        lock(&inner.performances).remove(&event.performance_id);
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => inner.maps.invalidate_all(),
@@ -246,7 +246,7 @@ impl Booker {
     }
 
     fn cached_seating(&self, venue_id: i64) -> Option<SeatingMode> {
-        guard(&self.inner.seating).get(&venue_id).copied()
+        lock(&self.inner.seating).get(&venue_id).copied()
     }
 
     /// Tries the booking on the parallel path: `Some` when booked, `None` when the exact
@@ -312,11 +312,9 @@ impl Booker {
     }
 }
 
-fn guard<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Caches only: a panic while one was held leaves nothing inconsistent to protect.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// A sqlx error as the rest of the server reports database errors.
+fn db_error(err: sqlx::Error) -> AppError {
+    sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(err))).into()
 }
 
 fn booking_path(path: &'static str) {
@@ -353,11 +351,7 @@ async fn run(
                     .bind(draft.perf.id)
                     .execute(pool)
                     .await
-                    .map_err(|e| {
-                        AppError::from(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(
-                            Arc::new(e),
-                        )))
-                    })?;
+                    .map_err(db_error)?;
             }
             Some(attempt) => return Ok(attempt),
         }
@@ -408,9 +402,7 @@ async fn run_once(
             if constraint == Some("booking_idempotency_key") || transient {
                 return Ok(Some(Attempt::Refused));
             }
-            return Err(
-                sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(err))).into(),
-            );
+            return Err(db_error(err));
         }
     };
     let decode = |e: sqlx::Error| AppError::Internal(format!("decoding a booking: {e}"));

@@ -242,8 +242,9 @@ impl SeatMap {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves a hint, not an invariant: keep using it.
+/// Locks a mutex that guards hints and caches only: a panic while it was held leaves nothing
+/// inconsistent to protect, so a poisoned lock is used as it is.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
