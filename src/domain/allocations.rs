@@ -9,7 +9,7 @@ use entity::{center, seasonal_allocation as allocation};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::now;
@@ -235,8 +235,13 @@ async fn transition(
     })
 }
 
+/// The most rows `seasonalAllocations` (and an allocation's `performances`) returns: a
+/// quarterly pair each for decades, or a full quota of sessions. It bounds what the list can
+/// cost a request (see `graphql::limits`).
+pub const MAX_LISTED: u64 = 1_000;
+
 /// `seasonalAllocations`: the caller's center's allocations, optionally of one season or
-/// with one other center.
+/// with one other center, oldest first, at most [`MAX_LISTED`].
 pub async fn list(
     conn: &DatabaseConnection,
     caller: &Caller,
@@ -267,6 +272,7 @@ pub async fn list(
         .order_by_asc(allocation::Column::Year)
         .order_by_asc(allocation::Column::Quarter)
         .order_by_asc(allocation::Column::Id)
+        .limit(MAX_LISTED)
         .all(conn)
         .await?)
 }

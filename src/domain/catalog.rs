@@ -252,6 +252,11 @@ pub async fn performances(
     }
 }
 
+/// The most venues `Center.venues` lists (its first ones, by creation; `venues(centerId:)`
+/// pages through any number). A center owns a few dozen; the bound keeps
+/// `centers { venues { … } }` a bounded request.
+pub const MAX_CENTER_VENUES: u64 = 200;
+
 /// A page of venues, by id.
 pub async fn venues(
     conn: &impl ConnectionTrait,

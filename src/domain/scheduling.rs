@@ -24,6 +24,8 @@ use crate::realtime::{AvailabilityEvent, Realtime};
 
 /// Default number of tickets one resident may hold for a performance.
 pub const DEFAULT_PER_RESIDENT_LIMIT: i32 = 4;
+/// The highest per-resident limit (and so the most tickets one booking can hold).
+pub const MAX_PER_RESIDENT_LIMIT: i32 = 100;
 /// Longest a single session may last.
 const MAX_DURATION: Duration = Duration::days(31);
 
@@ -133,10 +135,10 @@ fn check_fields(fields: Fields<'_>) -> AppResult<Checked> {
             "must be between 0 and 100000000",
         ));
     }
-    if !(1..=100).contains(&per_resident_limit) {
+    if !(1..=MAX_PER_RESIDENT_LIMIT).contains(&per_resident_limit) {
         return Err(AppError::bad_input(
             "perResidentLimit",
-            "must be between 1 and 100",
+            format!("must be between 1 and {MAX_PER_RESIDENT_LIMIT}"),
         ));
     }
     if let Some(closes) = closes

@@ -14,6 +14,9 @@ use crate::error::{AppError, AppResult};
 
 /// Most seats or places one venue may have.
 pub const MAX_CAPACITY: i32 = 100_000;
+/// Most numbered seats a reserved venue may have: a concert hall or arena, not a stadium (a
+/// larger crowd is general admission). It also bounds what one seat map costs a request.
+pub const MAX_RESERVED_SEATS: i32 = 20_000;
 /// Most seats one row may have.
 const MAX_ROW_SEATS: i32 = 500;
 
@@ -175,10 +178,10 @@ fn validate_sections(sections: &[SectionSpec]) -> AppResult<()> {
             total += i64::from(row.seats);
         }
     }
-    if total > i64::from(MAX_CAPACITY) {
+    if total > i64::from(MAX_RESERVED_SEATS) {
         return Err(AppError::bad_input(
             "sections",
-            format!("a venue has at most {MAX_CAPACITY} seats"),
+            format!("a reserved venue has at most {MAX_RESERVED_SEATS} seats"),
         ));
     }
     Ok(())

@@ -296,7 +296,6 @@ impl CatalogQuery {
     }
 
     /// Performances the caller may see, by start time; Relay cursor pagination.
-    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity + 1")]
     async fn performances(
         &self,
         ctx: &Context<'_>,

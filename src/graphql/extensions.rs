@@ -1,32 +1,77 @@
 //! Gives the errors that async-graphql raises before execution the codes of API.md:
 //! `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED` and `QUERY_TOO_COMPLEX`; and
-//! refuses documents with too many aliases or root fields before they are validated.
+//! refuses documents over the limits of [`super::limits`] right after parsing, before any of
+//! async-graphql's own visitors walk them.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{
-    PathSegment, Response, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::parser::types::ExecutableDocument;
 
-/// Most fields (aliased or not) in one document.
-pub const MAX_FIELDS: usize = 1_000;
-/// Most root fields in one operation.
-pub const MAX_ROOT_FIELDS: usize = 50;
+use super::limits::{self, Refusal, SchemaModel};
+use async_graphql::{
+    PathSegment, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
 
 /// The extension factory.
-pub struct ErrorCodes;
+pub struct ErrorCodes {
+    model: Arc<SchemaModel>,
+}
 
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+impl ErrorCodes {
+    /// The extension, costing documents against `model`.
+    pub fn new(model: Arc<SchemaModel>) -> Self {
+        Self { model }
     }
 }
 
-struct ErrorCodesExtension;
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension {
+            model: self.model.clone(),
+        })
+    }
+}
+
+struct ErrorCodesExtension {
+    model: Arc<SchemaModel>,
+}
+
+impl ErrorCodesExtension {
+    fn refuse_over_limits(
+        &self,
+        doc: &ExecutableDocument,
+        variables: &Variables,
+    ) -> ServerResult<()> {
+        match limits::check(&self.model, doc, variables) {
+            Ok(_) => {}
+            Err(Refusal::FragmentCycle(message)) => {
+                return Err(coded(
+                    ServerError::new(message, None),
+                    "GRAPHQL_VALIDATION_FAILED",
+                ));
+            }
+            Err(Refusal::TooComplex(message)) => {
+                return Err(coded(ServerError::new(message, None), "QUERY_TOO_COMPLEX"));
+            }
+            Err(Refusal::BadPage(argument)) => {
+                let mut error = ServerError::new(
+                    format!("{argument} must be between 0 and {}", limits::MAX_PAGE),
+                    None,
+                );
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("field", argument);
+                return Err(coded(error, "BAD_USER_INPUT"));
+            }
+        }
+        Ok(())
+    }
+}
 
 fn coded(mut err: ServerError, code: &str) -> ServerError {
     let ext = err.extensions.get_or_insert_with(Default::default);
@@ -36,31 +81,24 @@ fn coded(mut err: ServerError, code: &str) -> ServerError {
     err
 }
 
-fn count_fields(set: &SelectionSet, doc: &ExecutableDocument, depth: usize) -> usize {
-    if depth > 64 {
-        return MAX_FIELDS + 1;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(field) => {
-                1 + count_fields(&field.node.selection_set.node, doc, depth + 1)
-            }
-            Selection::InlineFragment(fragment) => {
-                count_fields(&fragment.node.selection_set.node, doc, depth + 1)
-            }
-            Selection::FragmentSpread(spread) => doc
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| {
-                    count_fields(&f.node.selection_set.node, doc, depth + 1)
-                }),
-        })
-        .sum()
-}
-
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
+    /// Parses the document and checks it against the limits before async-graphql's own
+    /// parse step, which walks every fragment at every spread (its recursion-depth and
+    /// directive checks) and would never return on a fan-out of fragments.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let doc = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| coded(ServerError::from(e), "GRAPHQL_PARSE_FAILED"))?;
+        self.refuse_over_limits(&doc, &request.variables)?;
+        request.set_parsed_query(doc);
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -72,27 +110,6 @@ impl Extension for ErrorCodesExtension {
             .run(ctx, query, variables)
             .await
             .map_err(|e| coded(e, "GRAPHQL_PARSE_FAILED"))?;
-        for (_, operation) in doc.operations.iter() {
-            let root = &operation.node.selection_set.node;
-            if root.items.len() > MAX_ROOT_FIELDS {
-                return Err(coded(
-                    ServerError::new(
-                        format!("an operation may have at most {MAX_ROOT_FIELDS} root fields"),
-                        None,
-                    ),
-                    "QUERY_TOO_COMPLEX",
-                ));
-            }
-            if count_fields(root, &doc, 0) > MAX_FIELDS {
-                return Err(coded(
-                    ServerError::new(
-                        format!("a document may select at most {MAX_FIELDS} fields"),
-                        None,
-                    ),
-                    "QUERY_TOO_COMPLEX",
-                ));
-            }
-        }
         Ok(doc)
     }
 

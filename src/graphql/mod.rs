@@ -6,6 +6,7 @@ pub mod allocations;
 pub mod booking;
 pub mod catalog;
 pub mod extensions;
+pub mod limits;
 pub mod loaders;
 pub mod scheduling;
 pub mod subscription;
@@ -22,10 +23,7 @@ use crate::domain::accounts::Origin;
 use crate::error::{AppError, AppResult};
 use crate::realtime::Realtime;
 
-/// Depth limit of API.md.
-pub const MAX_DEPTH: usize = 15;
-/// Complexity limit: list fields cost their page size times their children.
-pub const MAX_COMPLEXITY: usize = 5_000;
+pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Everything a resolver may use, shared by all requests.
 #[derive(Clone)]
@@ -63,19 +61,27 @@ pub struct Mutation(
 /// The schema type.
 pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
 
-/// Builds the schema. `services` is None only for printing the SDL.
-pub fn build(services: Option<Services>) -> AppSchema {
-    let introspection = services.as_ref().is_none_or(|s| s.settings.introspection);
-    let mut builder = Schema::build(
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, subscription::Subscription> {
+    Schema::build(
         Query::default(),
         Mutation::default(),
         subscription::Subscription,
     )
-    .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
-    .limit_recursive_depth(64)
-    .limit_directives(10)
-    .extension(extensions::ErrorCodes);
+}
+
+/// Builds the schema. `services` is None only for printing the SDL.
+///
+/// The cost limits live in [`limits`], checked right after parsing (async-graphql's
+/// complexity visitor is not used: it re-expands fragments at every spread). Its depth and
+/// recursion limits stay as a second line; they only ever see documents already bounded.
+pub fn build(services: Option<Services>) -> AppSchema {
+    let introspection = services.as_ref().is_none_or(|s| s.settings.introspection);
+    let model = std::sync::Arc::new(limits::SchemaModel::new(&builder().finish().sdl()));
+    let mut builder = builder()
+        .limit_depth(MAX_DEPTH)
+        .limit_recursive_depth(limits::MAX_NESTING)
+        .limit_directives(10)
+        .extension(extensions::ErrorCodes::new(model));
     if !introspection {
         builder = builder.disable_introspection();
     }
@@ -87,7 +93,7 @@ pub fn build(services: Option<Services>) -> AppSchema {
 
 /// The SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    build(None).sdl()
+    builder().finish().sdl()
 }
 
 /// The request's DataLoader, caching what it loaded for the rest of the request.

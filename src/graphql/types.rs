@@ -189,9 +189,11 @@ impl Center {
     async fn region(&self) -> &str {
         &self.0.region
     }
+    /// Its venues, oldest first: at most 200 (`venues(centerId:)` pages through all).
     async fn venues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Venue>> {
         let db = &services(ctx)?.db;
-        let (venues, _, _) = catalog::venues(db, Some(self.0.id), None, 1000).await?;
+        let (venues, _, _) =
+            catalog::venues(db, Some(self.0.id), None, catalog::MAX_CENTER_VENUES).await?;
         Ok(venues.into_iter().map(Venue).collect())
     }
     /// Performances hosted by this center, by start time.
@@ -301,7 +303,6 @@ impl Venue {
         Ok(centers)
     }
     /// The numbered seats, by section, row from the stage, and number (empty for general admission).
-    #[graphql(complexity = "100 * child_complexity")]
     async fn seats(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Seat>> {
         let seats = crate::domain::venues::seats(&services(ctx)?.db, self.0.id).await?;
         Ok(seats.into_iter().map(Seat).collect())
@@ -402,11 +403,12 @@ impl SeasonalAllocation {
     }
     /// The sessions linked to it, cancelled ones included.
     async fn performances(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Performance>> {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
         let rows = performance::Entity::find()
             .filter(performance::Column::AllocationId.eq(self.0.id))
             .filter(catalog::visible_to(caller(ctx)))
             .order_by_asc(performance::Column::StartsAt)
+            .limit(crate::domain::allocations::MAX_LISTED)
             .all(&services(ctx)?.db)
             .await
             .map_err(AppError::from)?;
@@ -510,7 +512,6 @@ impl Performance {
         Ok(catalog::seats_available(&self.0, free))
     }
     /// Every seat with its state (empty for general admission).
-    #[graphql(complexity = "100 * child_complexity")]
     async fn seat_map(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeatAvailability>> {
         let db = &services(ctx)?.db;
         let seats = crate::domain::venues::seats(db, self.0.venue_id).await?;

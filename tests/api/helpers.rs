@@ -217,6 +217,21 @@ impl TestApp {
         self.server.take().expect("the server is running")
     }
 
+    /// Another handle on the same running instance, for requests from spawned tasks; dropping
+    /// it leaves the instance running.
+    pub fn clone_client(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            port: self.port,
+            database_url: self.database_url.clone(),
+            db: self.db.clone(),
+            state: self.state.clone(),
+            client: self.client.clone(),
+            shutdown: None,
+            server: None,
+        }
+    }
+
     /// The URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

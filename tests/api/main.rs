@@ -9,4 +9,5 @@ mod booking;
 mod faults;
 mod foundation;
 mod hardening;
+mod limits;
 mod scheduling;
