@@ -469,6 +469,51 @@ async fn six_concurrent_bookings_by_one_resident_stop_at_the_limit_of_four() {
     assert_eq!(again.code(), Some("LIMIT_EXCEEDED"));
 }
 
+#[tokio::test]
+async fn lowering_the_limit_keeps_what_residents_hold_and_refuses_more() {
+    let app = spawn().await;
+    let admin = app.admin("pinghu").await;
+    let rows = grid(2, 10);
+    let perf = show(
+        &app,
+        &admin,
+        Layout::Rows(&rows),
+        json!({ "perResidentLimit": 4 }),
+    )
+    .await;
+    let token = app.residents_fast(1, "pinghu").await.remove(0);
+    let held = book_quantity(&app, &token, &perf.id, 3).await;
+    let booking_id = held.data()["bookSeats"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let r = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updatePerformance(id: $id, input: { perResidentLimit: 2 }) { perResidentLimit } }",
+            json!({ "id": perf.id }),
+        )
+        .await;
+    assert_eq!(r.data()["updatePerformance"]["perResidentLimit"], 2);
+    // The three tickets bought under the old limit stay.
+    let r = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { booking(id: $id) { status tickets { status } } }",
+            json!({ "id": booking_id }),
+        )
+        .await;
+    assert_eq!(r.data()["booking"]["status"], "CONFIRMED");
+    assert_eq!(
+        r.data()["booking"]["tickets"].as_array().map(Vec::len),
+        Some(3)
+    );
+    // Not one more under the new one.
+    let r = book_quantity(&app, &token, &perf.id, 1).await;
+    assert_eq!(r.code(), Some("LIMIT_EXCEEDED"), "{}", r.body);
+    assert_eq!(seats_available(&app, &perf.id).await, 17);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_larger_than_the_limit_is_limit_exceeded_at_once() {
     let app = spawn().await;
