@@ -116,9 +116,7 @@ struct StaffMember {
 /// An access token for `account` from the app's own signing code.
 fn issue(app: &TestApp, account: &entity::account::Model) -> String {
     let identity = zouqin::domain::accounts::identity_of(account);
-    app.state
-        .services
-        .keys
+    app.keys()
         .issue(&identity, zouqin::domain::now())
         .expect("token")
         .0

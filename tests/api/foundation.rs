@@ -214,57 +214,6 @@ fn the_checked_in_schema_matches_the_code() {
 }
 
 #[test]
-fn the_schema_keeps_every_name_of_the_contract() {
-    let sdl = zouqin::graphql::sdl();
-    for name in [
-        "interface Node",
-        "type Center implements Node",
-        "type Account implements Node",
-        "type Venue implements Node",
-        "type Seat implements Node",
-        "type SeasonalAllocation implements Node",
-        "type Performance implements Node",
-        "type Booking implements Node",
-        "type Ticket implements Node",
-        "type SeatAvailability",
-        "type AuthPayload",
-        "type AvailabilityUpdate",
-        "type PageInfo",
-        "type PerformanceConnection",
-        "type PerformanceEdge",
-        "type BookingConnection",
-        "type VenueConnection",
-        "input PerformanceFilter",
-        "input SectionInput",
-        "input RowInput",
-        "input CreateVenueInput",
-        "input SchedulePerformanceInput",
-        "input UpdatePerformanceInput",
-        "input ProposeAllocationInput",
-        "input RegisterResidentInput",
-        "input CreateStaffInput",
-        "input BookSeatsInput",
-        "enum Role",
-        "enum VenueKind",
-        "enum SeatingMode",
-        "enum PerformanceCategory",
-        "enum PerformanceStatus",
-        "enum AllocationStatus",
-        "enum BookingStatus",
-        "enum TicketStatus",
-        "enum SeatState",
-        "scalar DateTime",
-        "seatAvailability(performanceId: ID!): AvailabilityUpdate!",
-        "bookSeats(input: BookSeatsInput!): Booking!",
-        "checkInTicket(code: String!): Ticket!",
-        "respondToAllocation(id: ID!, accept: Boolean!): SeasonalAllocation!",
-        "performances(filter: PerformanceFilter, first: Int, after: String, last: Int, before: String): PerformanceConnection!",
-    ] {
-        assert!(sdl.contains(name), "the schema lost `{name}`");
-    }
-}
-
-#[test]
 fn the_compose_file_runs_postgres_and_two_replicas_behind_a_proxy() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml"))
         .expect("docker-compose.yml");
@@ -286,6 +235,11 @@ fn the_compose_file_runs_postgres_and_two_replicas_behind_a_proxy() {
             doc["services"][name]["environment"]["ZOUQIN_JWT_SECRET"]
         )
     };
+    assert!(
+        doc["services"]["zouqin-1"]["environment"]["ZOUQIN_JWT_SECRET"].is_string(),
+        "the replicas get no JWT secret: {}",
+        secret("zouqin-1")
+    );
     assert_eq!(
         secret("zouqin-1"),
         secret("zouqin-2"),

@@ -250,13 +250,13 @@ async fn shutdown_completes_open_subscriptions_and_stops_the_server() {
         .await
         .expect("subscribe");
     for _ in 0..100 {
-        if app.state.services.realtime.subscribers() > 0 {
+        if app.state().services.realtime.subscribers() > 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(
-        app.state.services.realtime.subscribers() > 0,
+        app.state().services.realtime.subscribers() > 0,
         "the subscription never started"
     );
 

@@ -56,6 +56,28 @@ pub fn postgres_base() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// For a test that only PostgreSQL can run (row locks held by another transaction, LISTEN/
+/// NOTIFY across instances, a network between server and database): the server's base URL.
+/// Without one, the test is reported as skipped by name on stderr (written past the test
+/// harness's capture, so it shows in every run) and `None` comes back; in CI (`CI=true`) it
+/// fails instead, so a CI run without PostgreSQL can never pass it silently. Such tests are
+/// named `…_on_postgres`, and `.ci/run`'s SQLite pass leaves them out by that name.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    if let Some(base) = postgres_base() {
+        return Some(base);
+    }
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "{test} needs PostgreSQL and CI=true: set ZOUQIN_TEST_POSTGRES"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: needs PostgreSQL (set ZOUQIN_TEST_POSTGRES)"
+    );
+    None
+}
+
 /// A fresh, migrated database URL (and its PostgreSQL name, to drop later).
 pub async fn fresh_database() -> String {
     match postgres_base() {
@@ -106,13 +128,15 @@ pub struct TestApp {
     pub database_url: String,
     /// Its database handle.
     pub db: Database,
-    /// Its shared state.
-    pub state: zouqin::app::AppState,
+    /// Its shared state (in-process instances only; see [`TestApp::state`]).
+    state: Option<zouqin::app::AppState>,
     /// HTTP client.
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     /// The server task.
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The server process, for an instance that runs as its own `zouqin` process.
+    pub process: Option<tokio::process::Child>,
 }
 
 impl Drop for TestApp {
@@ -163,18 +187,94 @@ pub async fn spawn_on(url: &str, settings: Settings) -> TestApp {
         port,
         database_url: url.to_owned(),
         db,
-        state,
+        state: Some(state),
         client: reqwest::Client::new(),
         shutdown: Some(tx),
         server: Some(server),
+        process: None,
     }
 }
 
-/// Two instances sharing one fresh database (the world seeded once).
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Starts a real `zouqin serve` process (the binary the Dockerfile builds) on an existing
+/// database, with the test settings, and waits until it answers. `env` adds or overrides
+/// environment variables.
+pub async fn spawn_process_with(url: &str, env: &[(&str, &str)]) -> TestApp {
+    for _attempt in 0..3 {
+        let port = free_port();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_zouqin"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("ZOUQIN_BIND", format!("127.0.0.1:{port}"))
+            .env("ZOUQIN_JWT_SECRET", JWT_SECRET)
+            .env("ZOUQIN_IP_RATE_LIMIT", "0")
+            .env("RUST_LOG", "error")
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start zouqin");
+        let client = reqwest::Client::new();
+        let address = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if client
+                .get(format!("{address}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                let db = db::connect(url, 4).await.expect("test connection");
+                return TestApp {
+                    address,
+                    port,
+                    database_url: url.to_owned(),
+                    db,
+                    state: None,
+                    client,
+                    shutdown: None,
+                    server: None,
+                    process: Some(child),
+                };
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // it exited: most likely the port was taken meanwhile
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = child.kill().await;
+    }
+    panic!("a zouqin process did not start");
+}
+
+/// Starts a real `zouqin serve` process on an existing database.
+pub async fn spawn_process(url: &str) -> TestApp {
+    spawn_process_with(url, &[]).await
+}
+
+/// Two instances sharing one fresh database (the world seeded once): two real `zouqin`
+/// processes, so that nothing one process keeps in memory (a lock, a gate, a cache) can make
+/// a cross-instance test pass.
 pub async fn spawn_pair() -> (TestApp, TestApp) {
-    let a = spawn().await;
-    let b = spawn_on(&a.database_url, settings()).await;
+    let url = fresh_database().await;
+    let a = spawn_process(&url).await; // runs the migrations
+    a.seed_world().await;
+    let b = spawn_process(&url).await;
     (a, b)
+}
+
+/// Three real `zouqin` processes on one fresh database.
+pub async fn spawn_three() -> (TestApp, TestApp, TestApp) {
+    let (a, b) = spawn_pair().await;
+    let c = spawn_process(&a.database_url).await;
+    (a, b, c)
 }
 
 /// A GraphQL answer.
@@ -229,7 +329,44 @@ impl TestApp {
             client: self.client.clone(),
             shutdown: None,
             server: None,
+            process: None,
         }
+    }
+
+    /// Keys that sign access tokens every test instance accepts.
+    pub fn keys(&self) -> zouqin::auth::token::TokenKeys {
+        match &self.state {
+            Some(state) => state.services.keys.clone(),
+            None => zouqin::auth::token::TokenKeys::new(&zouqin::config::Secret::new(JWT_SECRET)),
+        }
+    }
+
+    /// How many subscriptions listen for availability events on this instance: read from its
+    /// state in this process, or from its `/metrics` when it runs as its own process.
+    pub async fn subscribers(&self) -> usize {
+        if let Some(state) = &self.state {
+            return state.services.realtime.subscribers();
+        }
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix("zouqin_subscriptions "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as usize)
+    }
+
+    /// The in-process instance's state (for tests about one instance).
+    pub fn state(&self) -> &zouqin::app::AppState {
+        self.state
+            .as_ref()
+            .expect("this instance runs as its own process: its state is not in this one")
     }
 
     /// The URL of a path.
@@ -258,7 +395,7 @@ impl TestApp {
         self.gql(None, query, variables).await
     }
 
-    async fn seed_world(&self) {
+    pub async fn seed_world(&self) {
         use sea_orm::{ActiveModelTrait, Set};
         let centers = zouqin::demo::seed_centers(&self.db.conn)
             .await
@@ -381,9 +518,7 @@ impl TestApp {
             .expect("insert resident");
             let identity = zouqin::domain::accounts::identity_of(&account);
             let (token, _) = self
-                .state
-                .services
-                .keys
+                .keys()
                 .issue(&identity, zouqin::domain::now())
                 .expect("token");
             tokens.push(token);

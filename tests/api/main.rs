@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod booking;
+mod contract;
 mod faults;
 mod foundation;
 mod hardening;
