@@ -11,6 +11,35 @@ use super::now;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 
+/// A ticket by id, for its holder and its host center's staff (`node(id:)`): anonymous callers
+/// are `UNAUTHENTICATED`, as for `ticket(code:)` and `booking(id:)`; anyone else `NOT_FOUND`.
+pub async fn visible_ticket(
+    conn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: i64,
+) -> AppResult<ticket::Model> {
+    caller.identity()?;
+    let ticket = ticket::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
+    if super::booking::visible(conn, caller, ticket.booking_id)
+        .await
+        .is_ok()
+    {
+        return Ok(ticket);
+    }
+    if let Ok(staff) = caller.staff(Role::Usher) {
+        let perf = performance::Entity::find_by_id(ticket.performance_id)
+            .one(conn)
+            .await?;
+        if perf.is_some_and(|p| p.host_center_id == staff.center_id) {
+            return Ok(ticket);
+        }
+    }
+    Err(AppError::NotFound("ticket"))
+}
+
 /// A ticket of the caller's center's performance, by code (`NOT_FOUND` for any other).
 pub async fn find_for_staff(
     conn: &impl ConnectionTrait,

@@ -219,7 +219,7 @@ impl CatalogQuery {
                 crate::domain::booking::visible(db, caller, row).await?,
             ))),
             Kind::Ticket => Some(Node::Ticket(Ticket(
-                super::booking::visible_ticket(db, caller, row).await?,
+                crate::domain::checkin::visible_ticket(db, caller, row).await?,
             ))),
             Kind::Account => Some(Node::Account(Account::from(
                 super::accounts::visible_account(db, caller, row).await?,

@@ -208,11 +208,18 @@ fn the_schema_has_every_name_of_the_contract_with_a_type_it_allows() {
     .expect("contract file");
     for other in ["Booking", "Venue"] {
         let start = text.find("type PerformanceEdge").expect("PerformanceEdge");
-        let end = start + text[start..].find("\n#").expect("end of the connection types");
+        let end = start
+            + text[start..]
+                .find("\n#")
+                .expect("end of the connection types");
         let same = text[start..end].replace("Performance", other);
         first.extend(shapes(&same));
     }
-    assert!(first.len() > 30, "the first block was read: {}", first.len());
+    assert!(
+        first.len() > 30,
+        "the first block was read: {}",
+        first.len()
+    );
     for (name, shape) in &first {
         compare(name, shape, ours.get(name), None, &mut problems);
     }

@@ -11,4 +11,5 @@ mod faults;
 mod foundation;
 mod hardening;
 mod limits;
+mod rules;
 mod scheduling;

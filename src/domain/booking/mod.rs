@@ -873,6 +873,7 @@ pub async fn visible(
     caller: &Caller,
     id: i64,
 ) -> AppResult<booking::Model> {
+    caller.identity()?;
     let booking = booking::Entity::find_by_id(id)
         .one(conn)
         .await?
