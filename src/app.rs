@@ -81,9 +81,13 @@ impl std::error::Error for StartError {}
 impl Application {
     /// Connects, migrates, and binds `settings.bind` (port 0 picks a free port).
     pub async fn build(db_args: &DbArgs, settings: Settings) -> Result<Self, StartError> {
-        let database = db::connect(&db_args.database_url, db_args.db_max_connections)
-            .await
-            .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
+        let database = db::connect(
+            &db_args.database_url,
+            db_args.db_max_connections,
+            db_args.acquire_timeout(),
+        )
+        .await
+        .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
         db::migrate(&database)
             .await
             .map_err(|e| StartError(format!("migrations failed: {e}")))?;

@@ -53,6 +53,17 @@ pub struct DbArgs {
     /// Most connections this process keeps open to the database.
     #[arg(long, env = "ZOUQIN_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection, in milliseconds; past it the
+    /// request is answered UNAVAILABLE (the database is away, or every connection is busy).
+    #[arg(long, env = "ZOUQIN_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+}
+
+impl DbArgs {
+    /// The pool's acquire timeout as a duration.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
 }
 
 /// `zouqin serve`.

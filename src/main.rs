@@ -41,9 +41,13 @@ async fn main() -> ExitCode {
 }
 
 async fn open(args: &DbArgs) -> Result<db::Database, String> {
-    let database = db::connect(&args.database_url, args.db_max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let database = db::connect(
+        &args.database_url,
+        args.db_max_connections,
+        args.acquire_timeout(),
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     db::migrate(&database)
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;

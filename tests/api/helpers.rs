@@ -61,9 +61,13 @@ pub async fn fresh_database() -> String {
     match postgres_base() {
         Some(base) => {
             let name = unique("zq_test");
-            let admin = db::connect(&format!("{base}/postgres"), 1)
-                .await
-                .expect("ZOUQIN_TEST_POSTGRES is set but PostgreSQL is not reachable");
+            let admin = db::connect(
+                &format!("{base}/postgres"),
+                1,
+                std::time::Duration::from_secs(5),
+            )
+            .await
+            .expect("ZOUQIN_TEST_POSTGRES is set but PostgreSQL is not reachable");
             use sea_orm::ConnectionTrait;
             admin
                 .conn
@@ -144,10 +148,22 @@ pub async fn spawn() -> TestApp {
 
 /// Starts an instance on an existing database.
 pub async fn spawn_on(url: &str, settings: Settings) -> TestApp {
-    let args = DbArgs {
-        database_url: url.to_owned(),
-        db_max_connections: 16,
-    };
+    spawn_with(
+        DbArgs {
+            database_url: url.to_owned(),
+            db_max_connections: 16,
+            // The default of ZOUQIN_DB_ACQUIRE_TIMEOUT_MS.
+            db_acquire_timeout_ms: 2_000,
+        },
+        settings,
+    )
+    .await
+}
+
+/// Starts an instance with the given database settings.
+pub async fn spawn_with(args: DbArgs, settings: Settings) -> TestApp {
+    let url = args.database_url.clone();
+    let url = url.as_str();
     let application = Application::build(&args, settings)
         .await
         .expect("app starts");
@@ -243,7 +259,8 @@ impl TestApp {
         self.gql(None, query, variables).await
     }
 
-    async fn seed_world(&self) {
+    /// Creates the three centers and one admin each (what [`spawn`] does on a fresh database).
+    pub async fn seed_world(&self) {
         use sea_orm::{ActiveModelTrait, Set};
         let centers = zouqin::demo::seed_centers(&self.db.conn)
             .await
