@@ -25,7 +25,7 @@ struct SettingsOnly {
 /// Settings for a test instance: port 0, no per-IP limit unless a test asks for one.
 pub fn settings() -> Settings {
     let mut settings = SettingsOnly::parse_from(["zouqin", "--bind", "127.0.0.1:0"]).settings;
-    settings.jwt_secret = Some(JWT_SECRET.to_owned());
+    settings.jwt_secret = Some(zouqin::config::Secret::new(JWT_SECRET));
     settings.ip_rate_limit = 0;
     settings.cors_origins = vec![];
     settings
@@ -391,5 +391,70 @@ impl TestApp {
             tokens.push(token);
         }
         tokens
+    }
+}
+
+/// A `zouqin serve` child process (the real binary), for what only a process can show:
+/// signals, exit codes, the command line and the environment.
+pub struct ChildServer {
+    /// The process (killed when dropped).
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// A `zouqin serve` command on `database_url` and a free port, with the test JWT key, quiet
+/// logs and no per-IP limit; add to it, then [`ChildServer::start`] it.
+pub fn serve_command(database_url: &str) -> (tokio::process::Command, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_zouqin"));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("ZOUQIN_BIND", format!("127.0.0.1:{port}"))
+        .env("ZOUQIN_JWT_SECRET", JWT_SECRET)
+        .env_remove("ZOUQIN_JWT_SECRET_FILE")
+        .env_remove("ZOUQIN_TEST_HOOKS")
+        .env("ZOUQIN_IP_RATE_LIMIT", "0")
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true);
+    (command, port)
+}
+
+impl ChildServer {
+    /// Starts the command and waits (up to 60 s) until `/healthz` answers.
+    pub async fn start(mut command: tokio::process::Command, port: u16) -> Self {
+        let child = command.spawn().expect("start zouqin");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the child server never started");
+    }
+
+    /// Sends the process SIGTERM.
+    #[cfg(unix)]
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the child is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
     }
 }
