@@ -161,12 +161,22 @@ pub struct Settings {
     /// Whether schema introspection is answered.
     #[arg(long, env = "ZOUQIN_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Whether the test-only HTTP routes are mounted (see [`TEST_HOOKS_VALUE`]); never a flag,
+    /// not in `--help`, off unless [`Settings::read_environment`] finds the exact value.
+    #[arg(skip)]
+    pub test_hooks: bool,
 }
 
 /// The variable that holds the JWT key.
 pub const JWT_SECRET_VAR: &str = "ZOUQIN_JWT_SECRET";
 /// The variable that names a file holding the JWT key (e.g. a mounted container secret).
 pub const JWT_SECRET_FILE_VAR: &str = "ZOUQIN_JWT_SECRET_FILE";
+/// The variable that turns on the test-only routes.
+pub const TEST_HOOKS_VAR: &str = "ZOUQIN_TEST_HOOKS";
+/// The one value of [`TEST_HOOKS_VAR`] that turns them on. They let a request pin a worker
+/// thread in a CPU loop (to test that shutdown still ends in an exit), so a stray `1` or
+/// `true` left in an environment must not enable them: only this spelled-out value does.
+pub const TEST_HOOKS_VALUE: &str = "pin-workers-i-am-a-test";
 
 impl Settings {
     /// The request timeout as a duration.
@@ -181,7 +191,7 @@ impl Settings {
 
     /// Fills in what only the environment may say: the JWT key (`ZOUQIN_JWT_SECRET`, or the
     /// contents of the file `ZOUQIN_JWT_SECRET_FILE` names, without its trailing newline;
-    /// setting both is an error).
+    /// setting both is an error) and whether the test hooks are on.
     pub fn read_environment(&mut self) -> Result<(), String> {
         let inline = non_empty_var(JWT_SECRET_VAR)?;
         let file = non_empty_var(JWT_SECRET_FILE_VAR)?;
@@ -199,6 +209,12 @@ impl Settings {
             }
             (None, None) => None,
         };
+        self.test_hooks = std::env::var(TEST_HOOKS_VAR).is_ok_and(|v| v == TEST_HOOKS_VALUE);
+        if self.test_hooks {
+            tracing::warn!(
+                "{TEST_HOOKS_VAR} is set: test-only routes are mounted; never run like this in production"
+            );
+        }
         Ok(())
     }
 

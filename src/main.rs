@@ -71,12 +71,15 @@ async fn run(command: Command) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("{e:?}"))?;
             }
+            let grace = settings.shutdown_grace();
             let application = app::Application::with_database(database, settings.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+            let shutdown = app::exit_after_grace_on_signal(grace)
+                .map_err(|e| format!("cannot watch for signals: {e}"))?;
             tracing::info!("serving GraphQL at http://{}/graphql", settings.bind);
             application
-                .run_until(app::shutdown_signal())
+                .run_until(shutdown)
                 .await
                 .map_err(|e| format!("server error: {e}"))
         }

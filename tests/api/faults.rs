@@ -347,6 +347,98 @@ async fn a_server_killed_mid_rush_leaves_no_half_made_booking() {
     assert_eq!(available + sold, 200);
 }
 
+/// Whether `url` answers within `within` (any HTTP status).
+async fn answers(client: &reqwest::Client, url: &str, within: Duration) -> bool {
+    client.get(url).timeout(within).send().await.is_ok()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_process_within_the_grace_period_even_with_every_worker_stuck() {
+    const GRACE: Duration = Duration::from_secs(2);
+    let url = fresh_database().await;
+    let (mut command, port) = serve_command(&url);
+    command
+        .env("ZOUQIN_SHUTDOWN_GRACE_SECS", GRACE.as_secs().to_string())
+        .env("TOKIO_WORKER_THREADS", "2")
+        .env(
+            zouqin::config::TEST_HOOKS_VAR,
+            zouqin::config::TEST_HOOKS_VALUE,
+        );
+    let mut server = ChildServer::start(command, port).await;
+    let client = reqwest::Client::new();
+    let spin = format!("{}/__test/spin?secs=120", server.base);
+    let healthz = format!("{}/healthz", server.base);
+
+    // Requests stuck in CPU loops take the workers one by one, until nothing answers.
+    let mut spinners = Vec::new();
+    let mut pinned = false;
+    for _ in 0..8 {
+        let (spinning, spin) = (client.clone(), spin.clone());
+        spinners.push(tokio::spawn(async move { spinning.get(spin).send().await }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if !answers(&client, &healthz, Duration::from_secs(1)).await {
+            pinned = true;
+            break;
+        }
+    }
+    assert!(pinned, "the spinning requests never took every worker");
+
+    server.terminate();
+    let sent = std::time::Instant::now();
+    let exited = tokio::time::timeout(Duration::from_secs(30), server.child.wait()).await;
+    let took = sent.elapsed();
+    for spinner in spinners {
+        spinner.abort();
+    }
+    let status = exited
+        .expect("the server was still running 30 s after SIGTERM")
+        .expect("wait");
+    // The contract: the grace period ends in an exit, whatever the workers are doing.
+    assert!(
+        took <= GRACE + Duration::from_secs(1),
+        "exited {took:?} after SIGTERM with a grace period of {GRACE:?}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "abandoned requests exit 1: {status}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_with_nothing_in_flight_shuts_down_cleanly_before_the_grace_period() {
+    let url = fresh_database().await;
+    let (mut command, port) = serve_command(&url);
+    command.env("ZOUQIN_SHUTDOWN_GRACE_SECS", "30");
+    let mut server = ChildServer::start(command, port).await;
+    server.terminate();
+    let status = tokio::time::timeout(Duration::from_secs(25), server.child.wait())
+        .await
+        .expect("still running 25 s after SIGTERM with nothing to finish")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[tokio::test]
+async fn the_test_hooks_are_not_mounted_without_their_exact_value() {
+    let url = fresh_database().await;
+    for value in [None, Some("1"), Some("true")] {
+        let (mut command, port) = serve_command(&url);
+        if let Some(value) = value {
+            command.env(zouqin::config::TEST_HOOKS_VAR, value);
+        }
+        let server = ChildServer::start(command, port).await;
+        let r = reqwest::Client::new()
+            .get(format!("{}/__test/spin?secs=0", server.base))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status().as_u16(), 404, "ZOUQIN_TEST_HOOKS={value:?}");
+    }
+}
+
 fn nasty_strings() -> Vec<Value> {
     vec![
         json!(""),
