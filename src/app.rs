@@ -4,6 +4,7 @@
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -81,9 +82,13 @@ impl std::error::Error for StartError {}
 impl Application {
     /// Connects, migrates, and binds `settings.bind` (port 0 picks a free port).
     pub async fn build(db_args: &DbArgs, settings: Settings) -> Result<Self, StartError> {
-        let database = db::connect(&db_args.database_url, db_args.db_max_connections)
-            .await
-            .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
+        let database = db::connect(
+            &db_args.database_url,
+            db_args.db_max_connections,
+            db_args.acquire_timeout(),
+        )
+        .await
+        .map_err(|e| StartError(format!("cannot open the database: {e}")))?;
         db::migrate(&database)
             .await
             .map_err(|e| StartError(format!("migrations failed: {e}")))?;
@@ -179,7 +184,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/graphql/assets/{file}", get(http::graphiql_asset))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
-        .route("/metrics", get(http::metrics))
+        .route("/metrics", get(http::metrics));
+    if settings.test_hooks {
+        router = router.route(http::TEST_SPIN_PATH, get(http::test_spin));
+    }
+    let mut router = router
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
@@ -237,5 +246,53 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// How long after the grace period the watchdog waits before ending the process itself:
+/// enough for [`Application::run_until`]'s own grace timer to win when the runtime is
+/// healthy, so the watchdog only fires when it is not.
+const WATCHDOG_MARGIN: Duration = Duration::from_millis(250);
+
+/// Watches for SIGTERM or Ctrl-C on a thread of its own, with a small runtime of its own,
+/// and returns the future that tells [`Application::run_until`] to shut down gracefully.
+///
+/// The grace period always ends in an exit: a request stuck in a CPU loop can pin every
+/// worker of the server's runtime, and then nothing on that runtime runs — not the signal
+/// handler, not the grace timer, and dropping the runtime would wait for the stuck worker
+/// for ever. So once the signal arrives this thread waits out the grace period (plus
+/// [`WATCHDOG_MARGIN`]) and, if the process is still there, ends it with
+/// `std::process::exit(1)` (1: requests were abandoned). A second signal during the grace
+/// period exits at once.
+pub fn exit_after_grace_on_signal(
+    grace: Duration,
+) -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let (begin, begun) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    std::thread::Builder::new()
+        .name("zouqin-shutdown".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                shutdown_signal().await;
+                tracing::info!(
+                    grace_secs = grace.as_secs_f64(),
+                    "shutting down: finishing in-flight requests"
+                );
+                let _ = begin.send(());
+                tokio::select! {
+                    () = tokio::time::sleep(grace + WATCHDOG_MARGIN) => {
+                        tracing::warn!("grace period over and the server has not stopped; exiting");
+                    }
+                    () = shutdown_signal() => {
+                        tracing::warn!("second signal; exiting now");
+                    }
+                }
+            });
+            std::process::exit(1)
+        })?;
+    Ok(async move {
+        let _ = begun.await;
+    })
 }

@@ -26,6 +26,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run pending migrations, then serve HTTP until SIGTERM or Ctrl-C.
+    #[command(
+        after_help = "The JWT key is never a flag: set ZOUQIN_JWT_SECRET (at least 32 bytes), \
+                      or ZOUQIN_JWT_SECRET_FILE to a file that holds it."
+    )]
     Serve(ServeArgs),
     /// Run pending migrations and exit.
     Migrate(DbArgs),
@@ -53,6 +57,17 @@ pub struct DbArgs {
     /// Most connections this process keeps open to the database.
     #[arg(long, env = "ZOUQIN_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection, in milliseconds; past it the
+    /// request is answered UNAVAILABLE (the database is away, or every connection is busy).
+    #[arg(long, env = "ZOUQIN_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+}
+
+impl DbArgs {
+    /// The pool's acquire timeout as a duration.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
 }
 
 /// `zouqin serve`.
@@ -108,10 +123,12 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "ZOUQIN_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// HS256 key for access tokens, at least 32 bytes. When unset a random one is made:
-    /// tokens then do not survive a restart or work across instances.
-    #[arg(long, env = "ZOUQIN_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    /// HS256 key for access tokens, at least 32 bytes. Never a flag (the command line is
+    /// visible to every user in `ps`): [`Settings::read_environment`] takes it from
+    /// `ZOUQIN_JWT_SECRET` or from the file named by `ZOUQIN_JWT_SECRET_FILE`. When unset a
+    /// random one is made: tokens then do not survive a restart or work across instances.
+    #[arg(skip)]
+    pub jwt_secret: Option<Secret>,
     /// Origins allowed to call /graphql from a browser (comma-separated; none by default).
     #[arg(
         long,
@@ -144,7 +161,22 @@ pub struct Settings {
     /// Whether schema introspection is answered.
     #[arg(long, env = "ZOUQIN_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Whether the test-only HTTP routes are mounted (see [`TEST_HOOKS_VALUE`]); never a flag,
+    /// not in `--help`, off unless [`Settings::read_environment`] finds the exact value.
+    #[arg(skip)]
+    pub test_hooks: bool,
 }
+
+/// The variable that holds the JWT key.
+pub const JWT_SECRET_VAR: &str = "ZOUQIN_JWT_SECRET";
+/// The variable that names a file holding the JWT key (e.g. a mounted container secret).
+pub const JWT_SECRET_FILE_VAR: &str = "ZOUQIN_JWT_SECRET_FILE";
+/// The variable that turns on the test-only routes.
+pub const TEST_HOOKS_VAR: &str = "ZOUQIN_TEST_HOOKS";
+/// The one value of [`TEST_HOOKS_VAR`] that turns them on. They let a request pin a worker
+/// thread in a CPU loop (to test that shutdown still ends in an exit), so a stray `1` or
+/// `true` left in an environment must not enable them: only this spelled-out value does.
+pub const TEST_HOOKS_VALUE: &str = "pin-workers-i-am-a-test";
 
 impl Settings {
     /// The request timeout as a duration.
@@ -157,13 +189,42 @@ impl Settings {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
+    /// Fills in what only the environment may say: the JWT key (`ZOUQIN_JWT_SECRET`, or the
+    /// contents of the file `ZOUQIN_JWT_SECRET_FILE` names, without its trailing newline;
+    /// setting both is an error) and whether the test hooks are on.
+    pub fn read_environment(&mut self) -> Result<(), String> {
+        let inline = non_empty_var(JWT_SECRET_VAR)?;
+        let file = non_empty_var(JWT_SECRET_FILE_VAR)?;
+        self.jwt_secret = match (inline, file) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "set {JWT_SECRET_VAR} or {JWT_SECRET_FILE_VAR}, not both"
+                ));
+            }
+            (Some(secret), None) => Some(Secret(secret)),
+            (None, Some(path)) => {
+                let contents = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {JWT_SECRET_FILE_VAR} ({path}): {e}"))?;
+                Some(Secret(contents.trim_end_matches(['\r', '\n']).to_owned()))
+            }
+            (None, None) => None,
+        };
+        self.test_hooks = std::env::var(TEST_HOOKS_VAR).is_ok_and(|v| v == TEST_HOOKS_VALUE);
+        if self.test_hooks {
+            tracing::warn!(
+                "{TEST_HOOKS_VAR} is set: test-only routes are mounted; never run like this in production"
+            );
+        }
+        Ok(())
+    }
+
     /// The JWT key, checked: a configured key shorter than 32 bytes is refused.
     pub fn jwt_key(&self) -> Result<Secret, String> {
         match &self.jwt_secret {
-            Some(secret) if secret.len() >= 32 => Ok(Secret(secret.clone())),
+            Some(secret) if secret.0.len() >= 32 => Ok(secret.clone()),
             Some(secret) => Err(format!(
-                "ZOUQIN_JWT_SECRET is {} bytes; it must be at least 32 bytes (e.g. `openssl rand -base64 48`)",
-                secret.len()
+                "the JWT key ({JWT_SECRET_VAR} or {JWT_SECRET_FILE_VAR}) is {} bytes; it must be at least 32 bytes (e.g. `openssl rand -base64 48`)",
+                secret.0.len()
             )),
             None => {
                 tracing::warn!(
@@ -175,7 +236,36 @@ impl Settings {
     }
 }
 
-/// A secret value that never appears in `Debug` output or logs.
+/// An environment variable's value; unset and empty are both `None`.
+fn non_empty_var(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+    }
+}
+
+/// Whether log lines should be JSON (`ZOUQIN_LOG_FORMAT=json`), known before the command
+/// line's settings are, so that logging is set up first.
+pub fn log_format_is_json() -> bool {
+    std::env::var("ZOUQIN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
+/// The demo admins' password for `serve --demo`: `ZOUQIN_DEMO_PASSWORD`, if set.
+pub fn demo_password() -> Option<Secret> {
+    non_empty_var("ZOUQIN_DEMO_PASSWORD")
+        .ok()
+        .flatten()
+        .map(Secret)
+}
+
+/// The password for `create-account` from `ZOUQIN_PASSWORD`, if set (else stdin is read).
+pub fn account_password() -> Option<Secret> {
+    std::env::var("ZOUQIN_PASSWORD").ok().map(Secret)
+}
+
+/// A secret value that never appears in `Debug` output or logs (it has no `Display`).
 #[derive(Clone)]
 pub struct Secret(String);
 
@@ -193,6 +283,59 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
+        f.write_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    const KEY: &str = "a-key-of-more-than-thirty-two-bytes-0123456789";
+
+    fn serve_settings(args: &[&str]) -> Result<Settings, clap::Error> {
+        let cli = Cli::try_parse_from(args.iter().copied())?;
+        match cli.command {
+            Some(Command::Serve(serve)) => Ok(serve.settings),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn debug_output_of_the_settings_never_shows_the_jwt_key() {
+        let mut settings = serve_settings(&["zouqin", "serve"]).expect("parses");
+        settings.jwt_secret = Some(Secret::new(KEY));
+        for shown in [
+            format!("{settings:?}"),
+            format!("{settings:#?}"),
+            format!("{:?}", settings.jwt_key().expect("long enough")),
+        ] {
+            assert!(!shown.contains(KEY), "{shown}");
+            assert!(!shown.contains("0123456789"), "{shown}");
+        }
+        assert!(format!("{settings:?}").contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_jwt_key_is_not_a_command_line_flag() {
+        let err = serve_settings(&["zouqin", "serve", "--jwt-secret", KEY]).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        let err = serve_settings(&["zouqin", "serve", &format!("--jwt-secret={KEY}")])
+            .expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+    }
+
+    #[test]
+    fn a_key_shorter_than_32_bytes_is_refused_naming_the_variable() {
+        let mut settings = serve_settings(&["zouqin", "serve"]).expect("parses");
+        settings.jwt_secret = Some(Secret::new("short"));
+        let message = settings.jwt_key().expect_err("too short");
+        assert!(message.contains(JWT_SECRET_VAR), "{message}");
+        assert!(
+            !message.contains("short"),
+            "the key itself is not echoed: {message}"
+        );
     }
 }

@@ -34,17 +34,21 @@ impl Database {
 
 /// How long a connection waits for SQLite's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request waits for a free pooled connection; past it the request fails fast.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Opens a pool for `url` (SQLite in WAL mode with a busy timeout, or PostgreSQL).
-pub async fn connect(url: &str, max_connections: u32) -> Result<Database, DbErr> {
+/// `acquire_timeout` bounds how long anything waits for a connection, including the time
+/// spent trying to open one: while the database is away, a request fails with
+/// `UNAVAILABLE` after at most that long instead of hanging.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<Database, DbErr> {
     let sqlx_err = |e: sea_orm::sqlx::Error| DbErr::Conn(RuntimeErr::Internal(e.to_string()));
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let options = PgConnectOptions::from_str(url).map_err(sqlx_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(sqlx_err)?;
@@ -62,7 +66,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Database, DbErr>
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(sqlx_err)?;
@@ -193,6 +197,37 @@ pub fn is_transient(err: &DbErr) -> bool {
                 code.as_ref(),
                 "40001" | "40P01" | "5" | "6" | "261" | "517" | "262"
             )
+        }
+        _ => false,
+    }
+}
+
+/// Whether a database error means the database cannot be reached right now: no connection
+/// could be had within the acquire timeout, the pool is closed, or a connection broke
+/// (refused, reset, closed, an I/O error, or the server saying it is shutting down or not
+/// yet accepting connections). These answer `UNAVAILABLE`; running the transaction again
+/// would only keep the client waiting past the acquire timeout.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    let sqlx_err = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    sqlx_unavailable(sqlx_err)
+}
+
+/// [`is_unavailable`] for an error straight from sqlx.
+pub fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match err {
+        Error::PoolTimedOut | Error::PoolClosed | Error::Io(_) | Error::WorkerCrashed => true,
+        Error::Database(db_err) => {
+            let code = db_err.code().unwrap_or_default();
+            // PostgreSQL: class 08 (connection exception), admin_shutdown, crash_shutdown,
+            // cannot_connect_now.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
         }
         _ => false,
     }

@@ -55,9 +55,16 @@ pub enum AppError {
         /// Seconds until a new attempt may succeed.
         retry_after_seconds: i64,
     },
+    /// `UNAVAILABLE`: the database cannot be reached right now (answered within the pool's
+    /// acquire timeout, never a hang). The detail is logged, never shown.
+    Unavailable(String),
     /// `INTERNAL`: anything else. The detail is logged, never shown.
     Internal(String),
 }
+
+/// What `UNAVAILABLE` tells clients to wait before trying again (`retryAfterSeconds`): about
+/// how long a database restart or a fail-over takes to start answering.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: i64 = 2;
 
 /// Shorthand for domain results.
 pub type AppResult<T> = Result<T, AppError>;
@@ -94,6 +101,7 @@ impl AppError {
             Self::BookingClosed(_) => "BOOKING_CLOSED",
             Self::AlreadyCheckedIn { .. } => "ALREADY_CHECKED_IN",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -112,6 +120,9 @@ impl AppError {
             Self::SeatUnavailable { .. } => "seats are no longer available".to_owned(),
             Self::AlreadyCheckedIn { .. } => "ticket already checked in".to_owned(),
             Self::RateLimited { .. } => "too many attempts; try again later".to_owned(),
+            Self::Unavailable(_) => {
+                "the service cannot reach its database right now; try again shortly".to_owned()
+            }
             Self::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -130,6 +141,9 @@ impl From<DbErr> for AppError {
         if crate::db::is_transient(&err) {
             return Self::Internal(format!("{TRANSIENT_MARK}{err}"));
         }
+        if crate::db::is_unavailable(&err) {
+            return Self::Unavailable(format!("database: {err}"));
+        }
         Self::Internal(format!("database: {err}"))
     }
 }
@@ -147,6 +161,10 @@ impl ErrorExtensions for AppError {
                 tracing::error!(detail = %detail, "internal error");
                 "internal error".to_owned()
             }
+            Self::Unavailable(detail) => {
+                tracing::warn!(detail = %detail, "database unavailable");
+                self.message()
+            }
             other => other.message(),
         };
         async_graphql::Error::new(message).extend_with(|_, ext| {
@@ -163,6 +181,7 @@ impl ErrorExtensions for AppError {
                 Self::RateLimited {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
+                Self::Unavailable(_) => ext.set("retryAfterSeconds", UNAVAILABLE_RETRY_AFTER_SECS),
                 _ => {}
             }
         })

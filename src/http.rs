@@ -432,6 +432,34 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Where the test-only spin route is mounted (only with the test hooks on).
+pub const TEST_SPIN_PATH: &str = "/__test/spin";
+
+/// `GET /__test/spin?secs=N`, mounted only when `ZOUQIN_TEST_HOOKS` has its exact value
+/// (see `config::TEST_HOOKS_VALUE`) and answered only to loopback clients: pins the worker
+/// thread that runs it in a loop that never yields, for `N` seconds (default and at most
+/// 600), as a request stuck in CPU-bound work would. Tests use it to prove that shutdown
+/// still ends in an exit when every worker is stuck.
+pub async fn test_spin(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let secs = raw
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("secs=")))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(600)
+        .min(600);
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        std::hint::spin_loop();
+    }
+    (StatusCode::OK, "spun").into_response()
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("zouqin_subscribers").set(state.services.realtime.subscribers() as f64);

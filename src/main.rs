@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use clap::Parser;
-use zouqin::config::{Cli, Command, DbArgs};
+use zouqin::config::{self, Cli, Command, DbArgs};
 use zouqin::{app, db, demo, domain};
 
 fn init_tracing(json: bool) {
@@ -21,8 +21,7 @@ fn init_tracing(json: bool) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = std::env::var("ZOUQIN_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    init_tracing(json);
+    init_tracing(config::log_format_is_json());
     // No command means `serve` (with its settings from the environment).
     let command = match cli.command {
         Some(command) => command,
@@ -41,9 +40,13 @@ async fn main() -> ExitCode {
 }
 
 async fn open(args: &DbArgs) -> Result<db::Database, String> {
-    let database = db::connect(&args.database_url, args.db_max_connections)
-        .await
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let database = db::connect(
+        &args.database_url,
+        args.db_max_connections,
+        args.acquire_timeout(),
+    )
+    .await
+    .map_err(|e| format!("cannot open the database: {e}"))?;
     db::migrate(&database)
         .await
         .map_err(|e| format!("migrations failed: {e}"))?;
@@ -53,22 +56,30 @@ async fn open(args: &DbArgs) -> Result<db::Database, String> {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => {
+            let mut settings = args.settings.clone();
+            settings.read_environment()?;
             let database = open(&args.db).await?;
             if args.demo {
-                let password = std::env::var("ZOUQIN_DEMO_PASSWORD").unwrap_or_else(|_| {
-                    tracing::info!("demo admins' password: {}", demo::DEFAULT_PASSWORD);
-                    demo::DEFAULT_PASSWORD.to_owned()
-                });
+                let password = match config::demo_password() {
+                    Some(password) => password.expose().to_owned(),
+                    None => {
+                        tracing::info!("demo admins' password: {}", demo::DEFAULT_PASSWORD);
+                        demo::DEFAULT_PASSWORD.to_owned()
+                    }
+                };
                 demo::seed(&database.conn, &password)
                     .await
                     .map_err(|e| format!("{e:?}"))?;
             }
-            let application = app::Application::with_database(database, args.settings.clone())
+            let grace = settings.shutdown_grace();
+            let application = app::Application::with_database(database, settings.clone())
                 .await
                 .map_err(|e| e.to_string())?;
-            tracing::info!("serving GraphQL at http://{}/graphql", args.settings.bind);
+            let shutdown = app::exit_after_grace_on_signal(grace)
+                .map_err(|e| format!("cannot watch for signals: {e}"))?;
+            tracing::info!("serving GraphQL at http://{}/graphql", settings.bind);
             application
-                .run_until(app::shutdown_signal())
+                .run_until(shutdown)
                 .await
                 .map_err(|e| format!("server error: {e}"))
         }
@@ -96,9 +107,9 @@ async fn run(command: Command) -> Result<(), String> {
                 "USHER" => entity::enums::Role::Usher,
                 other => return Err(format!("unknown role {other}")),
             };
-            let password = match std::env::var("ZOUQIN_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
+            let password = match config::account_password() {
+                Some(password) => password.expose().to_owned(),
+                None => {
                     eprintln!("password (one line on stdin):");
                     let mut line = String::new();
                     std::io::stdin()

@@ -354,13 +354,59 @@ pub fn display_name(field: &str, raw: &str) -> AppResult<String> {
     text(field, raw, 100)
 }
 
+/// Takes the lock of a session (a family of rotated refresh tokens) until the transaction
+/// ends: the row of the family's first token, `FOR UPDATE`. Refresh, logout and reuse
+/// detection all take it before they look at a token's state, so they happen one at a time
+/// per session, and each sees what the one before it committed (on PostgreSQL every
+/// statement after the lock reads afresh; on SQLite `write_txn!` is `BEGIN IMMEDIATE`, which
+/// already serializes writers). Without it a refresh could read its token as live, a
+/// logout revoke the family meanwhile, and the refresh then add a live token to the
+/// family that logout had just ended.
+async fn lock_family(conn: &impl ConnectionTrait, family_id: &str) -> AppResult<()> {
+    refresh_session::Entity::find()
+        .select_only()
+        .column(refresh_session::Column::Id)
+        .filter(refresh_session::Column::FamilyId.eq(family_id))
+        .order_by_asc(refresh_session::Column::Id)
+        .limit(1)
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .one(conn)
+        .await?;
+    Ok(())
+}
+
+/// The refresh token with this hash, read under its family's lock (see [`lock_family`]).
+async fn locked_session(
+    conn: &impl ConnectionTrait,
+    hash: &str,
+) -> AppResult<Option<refresh_session::Model>> {
+    let Some(family_id) = refresh_session::Entity::find()
+        .select_only()
+        .column(refresh_session::Column::FamilyId)
+        .filter(refresh_session::Column::TokenHash.eq(hash))
+        .into_tuple::<String>()
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    lock_family(conn, &family_id).await?;
+    Ok(refresh_session::Entity::find()
+        .filter(refresh_session::Column::TokenHash.eq(hash))
+        .one(conn)
+        .await?)
+}
+
 enum Refreshed {
     Rotated(Box<Session>),
     Reused,
 }
 
 /// `refreshToken`: rotates the token. A token that was already used revokes its whole
-/// family: whoever holds the newest token of that session must sign in again.
+/// family: whoever holds the newest token of that session must sign in again. Runs under
+/// the family's lock, so a concurrent logout either ends the session before (and this
+/// refresh is refused) or after (and ends the token this refresh hands out too).
 pub async fn refresh(
     conn: &DatabaseConnection,
     keys: &TokenKeys,
@@ -369,11 +415,7 @@ pub async fn refresh(
     let invalid = || AppError::Unauthenticated("invalid or expired refresh token".to_owned());
     let hash = auth::token_hash(token);
     let outcome = crate::write_txn!(conn, |txn| {
-        let Some(session) = refresh_session::Entity::find()
-            .filter(refresh_session::Column::TokenHash.eq(hash.as_str()))
-            .one(txn)
-            .await?
-        else {
+        let Some(session) = locked_session(txn, &hash).await? else {
             return Err(invalid());
         };
         let now = now();
@@ -384,6 +426,7 @@ pub async fn refresh(
             .col_expr(refresh_session::Column::UsedAt, Expr::value(now))
             .filter(refresh_session::Column::Id.eq(session.id))
             .filter(refresh_session::Column::UsedAt.is_null())
+            .filter(refresh_session::Column::RevokedAt.is_null())
             .exec(txn)
             .await?;
         if claimed.rows_affected != 1 {
@@ -419,22 +462,22 @@ async fn revoke_family(conn: &impl ConnectionTrait, family_id: &str) -> AppResul
     Ok(())
 }
 
-/// `logout`: revokes the refresh token's family (that session only).
+/// `logout`: revokes the refresh token's family (that session only), under the family's
+/// lock (see [`lock_family`]), so every token of the family is dead once it answers `true`,
+/// including one that a concurrent refresh handed out.
 pub async fn logout(conn: &DatabaseConnection, token: &str) -> AppResult<bool> {
     let hash = auth::token_hash(token);
-    let session = refresh_session::Entity::find()
-        .filter(refresh_session::Column::TokenHash.eq(hash.as_str()))
-        .one(conn)
-        .await?;
-    match session {
-        Some(session) if session.revoked_at.is_none() => {
-            revoke_family(conn, &session.family_id).await?;
-            Ok(true)
+    crate::write_txn!(conn, |txn| {
+        match locked_session(txn, &hash).await? {
+            Some(session) if session.revoked_at.is_none() => {
+                revoke_family(txn, &session.family_id).await?;
+                Ok(true)
+            }
+            _ => Err(AppError::Unauthenticated(
+                "invalid or expired refresh token".to_owned(),
+            )),
         }
-        _ => Err(AppError::Unauthenticated(
-            "invalid or expired refresh token".to_owned(),
-        )),
-    }
+    })
 }
 
 /// The validated fields of `createStaffAccount`.

@@ -178,9 +178,18 @@ async fn lock_venue(conn: &impl ConnectionTrait, venue_id: i64) -> AppResult<()>
     Ok(())
 }
 
-/// `CONFLICT` naming a live session at the venue whose `[start, end)` meets this one.
+/// `CONFLICT` when a live (DRAFT or PUBLISHED) session at the venue meets `[start, end)`.
+///
+/// Every live session blocks its time, but the answer names only what `viewer_center`'s
+/// staff may see. At a venue shared between centers, another center's DRAFT does not exist
+/// for them (API.md, "Drafts"), so when the only sessions in the way are such drafts the
+/// answer is a bare `CONFLICT` — "the venue is taken at that time", without
+/// `conflictsWith`, title or times — which says no more than that the slot is not free.
+/// When a visible session is in the way (published, or one of the caller's own center)
+/// it is named as before, so a scheduler can see what to move.
 async fn refuse_overlap(
     conn: &impl ConnectionTrait,
+    viewer_center: i64,
     venue_id: i64,
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
@@ -194,8 +203,26 @@ async fn refuse_overlap(
     if let Some(id) = except {
         query = query.filter(performance::Column::Id.ne(id));
     }
-    match query.one(conn).await? {
-        Some(other) => Err(AppError::Conflict {
+    let visible = |p: &performance::Model| {
+        p.status != PerformanceStatus::Draft || p.host_center_id == viewer_center
+    };
+    let Some(first) = query.clone().one(conn).await? else {
+        return Ok(());
+    };
+    let shown = if visible(&first) {
+        Some(first)
+    } else {
+        query
+            .filter(
+                performance::Column::Status
+                    .ne(PerformanceStatus::Draft)
+                    .or(performance::Column::HostCenterId.eq(viewer_center)),
+            )
+            .one(conn)
+            .await?
+    };
+    Err(match shown {
+        Some(other) => AppError::Conflict {
             message: format!(
                 "the venue is booked for \"{}\" from {} to {}",
                 other.title,
@@ -203,9 +230,9 @@ async fn refuse_overlap(
                 other.ends_at.to_rfc3339()
             ),
             with: Some(crate::ids::encode(crate::ids::Kind::Performance, other.id)),
-        }),
-        None => Ok(()),
-    }
+        },
+        None => AppError::conflict("the venue is taken at that time"),
+    })
 }
 
 /// Checks that a performance may count against `allocation`.
@@ -312,7 +339,15 @@ pub async fn schedule_as(
     }
     crate::write_txn!(conn, |txn| {
         lock_venue(txn, venue.id).await?;
-        refuse_overlap(txn, venue.id, input.starts_at, input.ends_at, None).await?;
+        refuse_overlap(
+            txn,
+            staff.center_id,
+            venue.id,
+            input.starts_at,
+            input.ends_at,
+            None,
+        )
+        .await?;
         if let Some(allocation) = &allocation {
             allocations::take_slot(txn, allocation.id).await?;
         }
@@ -419,7 +454,15 @@ pub async fn update(
         exclude_bookings(txn, id).await?;
         if times_changed {
             lock_venue(txn, current.venue_id).await?;
-            refuse_overlap(txn, current.venue_id, starts_at, ends_at, Some(id)).await?;
+            refuse_overlap(
+                txn,
+                staff.center_id,
+                current.venue_id,
+                starts_at,
+                ends_at,
+                Some(id),
+            )
+            .await?;
         }
         let mut model: performance::ActiveModel = current.clone().into();
         model.title = Set(checked.title.clone());

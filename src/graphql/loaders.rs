@@ -9,25 +9,40 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::domain::catalog;
 
-/// A load failure (cloneable, as DataLoader requires).
+/// A load failure (cloneable, as DataLoader requires); remembers whether the database was
+/// away, so that a batched load answers `UNAVAILABLE` like any other read.
 #[derive(Clone, Debug)]
-pub struct LoadError(pub String);
+pub struct LoadError {
+    detail: String,
+    unavailable: bool,
+}
 
 impl From<sea_orm::DbErr> for LoadError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self(err.to_string())
+        Self {
+            unavailable: crate::db::is_unavailable(&err),
+            detail: err.to_string(),
+        }
     }
 }
 
 impl From<crate::error::AppError> for LoadError {
     fn from(err: crate::error::AppError) -> Self {
-        Self(format!("{err:?}"))
+        Self {
+            unavailable: matches!(err, crate::error::AppError::Unavailable(_)),
+            detail: format!("{err:?}"),
+        }
     }
 }
 
 impl From<LoadError> for crate::error::AppError {
     fn from(err: LoadError) -> Self {
-        crate::error::AppError::Internal(format!("loader: {}", err.0))
+        let detail = format!("loader: {}", err.detail);
+        if err.unavailable {
+            crate::error::AppError::Unavailable(detail)
+        } else {
+            crate::error::AppError::Internal(detail)
+        }
     }
 }
 

@@ -107,6 +107,28 @@ async fn staff_fast(app: &TestApp, center_code: &str, role: entity::enums::Role)
     }
 }
 
+/// A new session (refresh-token family) of `account`, stored as `login` stores one but
+/// without argon2's work, so a test can start hundreds of them; returns its refresh token.
+async fn signed_in_fast(app: &TestApp, account: &entity::account::Model) -> String {
+    use sea_orm::{ActiveModelTrait, Set};
+    let token = zouqin::auth::random_token(32);
+    let now = zouqin::domain::now();
+    entity::refresh_session::ActiveModel {
+        account_id: Set(account.id),
+        family_id: Set(zouqin::auth::random_token(16)),
+        token_hash: Set(zouqin::auth::token_hash(&token)),
+        issued_at: Set(now),
+        expires_at: Set(now + zouqin::domain::accounts::REFRESH_TTL),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&app.db.conn)
+    .await
+    .expect("insert session");
+    token
+}
+
 struct StaffMember {
     email: String,
     id: String,
@@ -554,6 +576,97 @@ async fn logout_with_a_rotated_refresh_token_ends_the_session() {
     // …and a logged-out token cannot log out again.
     let again = app.anon(LOGOUT, json!({ "t": second })).await;
     assert_eq!(again.code(), Some("UNAUTHENTICATED"), "{}", again.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_racing_a_logout_never_leaves_a_live_token_in_the_ended_session() {
+    // On PostgreSQL the two really run side by side; SQLite serializes writers anyway, so a
+    // few rounds there only check that the same answers come out.
+    let rounds = if postgres_base().is_some() { 200 } else { 20 };
+    let app = spawn().await;
+    let admin = account_row(&app, "admin@pinghu.example")
+        .await
+        .expect("admin");
+    let mut refreshed_first = 0;
+    for round in 0..rounds {
+        let token = signed_in_fast(&app, &admin).await;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let refreshing = {
+            let (barrier, client, url, token) = (
+                barrier.clone(),
+                app.client.clone(),
+                app.url("/graphql"),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                client
+                    .post(url)
+                    .json(&json!({ "query": REFRESH, "variables": { "t": token } }))
+                    .send()
+                    .await
+                    .expect("refresh sent")
+                    .json::<Value>()
+                    .await
+                    .expect("json")
+            })
+        };
+        let logging_out = {
+            let (barrier, client, url, token) = (
+                barrier.clone(),
+                app.client.clone(),
+                app.url("/graphql"),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                client
+                    .post(url)
+                    .json(&json!({ "query": LOGOUT, "variables": { "t": token } }))
+                    .send()
+                    .await
+                    .expect("logout sent")
+                    .json::<Value>()
+                    .await
+                    .expect("json")
+            })
+        };
+        let (refreshed, logged_out) = (
+            refreshing.await.expect("refresh task"),
+            logging_out.await.expect("logout task"),
+        );
+        assert_eq!(
+            logged_out["data"]["logout"], true,
+            "round {round}: logout did not end the session: {logged_out}"
+        );
+        // The token the refresh handed out (if it won) must be dead: logout ended the family.
+        if let Some(newer) = refreshed
+            .pointer("/data/refreshToken/refreshToken")
+            .and_then(Value::as_str)
+        {
+            refreshed_first += 1;
+            let r = refresh(&app, newer).await;
+            assert_eq!(
+                r.code(),
+                Some("UNAUTHENTICATED"),
+                "round {round}: the token from a refresh survived logout: {}",
+                r.body
+            );
+        } else {
+            assert_eq!(
+                refreshed["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+                "round {round}: {refreshed}"
+            );
+        }
+        let r = refresh(&app, &token).await;
+        assert_eq!(
+            r.code(),
+            Some("UNAUTHENTICATED"),
+            "round {round}: {}",
+            r.body
+        );
+    }
+    println!("refresh answered before logout in {refreshed_first} of {rounds} rounds");
 }
 
 // ---------------------------------------------------------------------------------------

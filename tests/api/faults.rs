@@ -9,17 +9,28 @@ use tokio::sync::watch;
 
 use crate::helpers::*;
 
+/// What the proxy does to connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Passes traffic both ways.
+    Up,
+    /// Closes every connection (as a stopped server or a refused port would).
+    Closed,
+    /// Drops open connections and leaves new ones unanswered (as a lost network would).
+    Silent,
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore.
 struct Proxy {
     port: u16,
-    cut: watch::Sender<bool>,
+    link: watch::Sender<Link>,
 }
 
 impl Proxy {
     async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
-        let (cut, watcher) = watch::channel(false);
+        let (link, watcher) = watch::channel(Link::Up);
         let upstream = Arc::new(upstream);
         tokio::spawn(async move {
             loop {
@@ -27,9 +38,21 @@ impl Proxy {
                     return;
                 };
                 let mut watcher = watcher.clone();
-                if *watcher.borrow() {
-                    drop(client);
-                    continue;
+                let state = *watcher.borrow();
+                match state {
+                    Link::Closed => {
+                        drop(client);
+                        continue;
+                    }
+                    Link::Silent => {
+                        // Hold it unanswered until the link is up again.
+                        tokio::spawn(async move {
+                            let _ = watcher.wait_for(|link| *link == Link::Up).await;
+                            drop(client);
+                        });
+                        continue;
+                    }
+                    Link::Up => {}
                 }
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
@@ -38,16 +61,16 @@ impl Proxy {
                     };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = watcher.wait_for(|cut| *cut) => {}
+                        _ = watcher.wait_for(|link| *link != Link::Up) => {}
                     }
                 });
             }
         });
-        Self { port, cut }
+        Self { port, link }
     }
 
-    fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
+    fn set(&self, link: Link) {
+        self.link.send_replace(link);
     }
 }
 
@@ -68,10 +91,57 @@ async fn wait_for_status(app: &TestApp, path: &str, status: u16) -> bool {
     false
 }
 
+/// The acquire timeout of the outage test, and the margin its answers get on top of it.
+const OUTAGE_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
+const OUTAGE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// Requests that need the database while it is away: each must be `UNAVAILABLE` with
+/// `retryAfterSeconds`, within the acquire timeout plus a margin, and without details.
+async fn assert_requests_are_unavailable(app: &TestApp, resident: &str, link: Link) {
+    let missing_performance = zouqin::ids::encode(zouqin::ids::Kind::Performance, 1);
+    let requests: [(&str, Option<&str>, &str, Value); 3] = [
+        ("centers", None, "{ centers { code } }", json!({})),
+        (
+            "login",
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }",
+            json!({ "e": "admin@pinghu.example", "p": PASSWORD }),
+        ),
+        (
+            "bookSeats",
+            Some(resident),
+            "mutation($i: BookSeatsInput!) { bookSeats(input: $i) { id } }",
+            json!({ "i": { "performanceId": missing_performance, "quantity": 1 } }),
+        ),
+    ];
+    for (what, token, query, variables) in requests {
+        let started = std::time::Instant::now();
+        let r = app.gql(token, query, variables).await;
+        let took = started.elapsed();
+        assert_eq!(r.code(), Some("UNAVAILABLE"), "{link:?} {what}: {}", r.body);
+        let retry = r.error()["extensions"]["retryAfterSeconds"].as_i64();
+        assert!(retry.is_some_and(|s| s > 0), "{link:?} {what}: {}", r.body);
+        assert!(
+            took < OUTAGE_ACQUIRE_TIMEOUT + OUTAGE_MARGIN,
+            "{link:?} {what}: answered after {took:?}"
+        );
+        let message = r.error()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            !message.contains("sql") && !message.contains("postgres"),
+            "{message}"
+        );
+    }
+}
+
 #[tokio::test]
-async fn a_database_outage_turns_readiness_off_and_the_server_recovers_by_itself() {
-    let Some(base) = postgres_base() else {
-        // The outage is simulated between the server and a PostgreSQL server; SQLite has no network.
+async fn a_database_outage_is_unavailable_in_time_and_the_server_recovers_on_postgres() {
+    // The outage is simulated between the server and a PostgreSQL server; SQLite has no network.
+    let Some(base) = postgres_or_skip(
+        "a_database_outage_is_unavailable_in_time_and_the_server_recovers_on_postgres",
+    ) else {
         return;
     };
     let direct = fresh_database().await;
@@ -79,30 +149,31 @@ async fn a_database_outage_turns_readiness_off_and_the_server_recovers_by_itself
     let host = base.rsplit('@').next().expect("host:port").to_owned();
     let proxy = Proxy::start(host).await;
     let through_proxy = format!("postgres://postgres@127.0.0.1:{}/{name}", proxy.port);
-    let app = spawn_on(&through_proxy, settings()).await;
+    let args = zouqin::config::DbArgs {
+        database_url: through_proxy,
+        db_max_connections: 16,
+        db_acquire_timeout_ms: OUTAGE_ACQUIRE_TIMEOUT.as_millis() as u64,
+    };
+    let app = spawn_with(args, settings()).await;
+    app.seed_world().await;
+    let world = app.world().await;
+    let resident = app.resident("li@residents.example", &world.pinghu).await;
     assert!(wait_for_status(&app, "/readyz", 200).await);
 
-    proxy.set_cut(true);
-    assert!(
-        wait_for_status(&app, "/readyz", 503).await,
-        "readiness never turned 503"
-    );
-    assert!(
-        wait_for_status(&app, "/healthz", 200).await,
-        "liveness must stay 200"
-    );
-    let during = app.anon("{ centers { code } }", json!({})).await;
-    assert_eq!(during.code(), Some("INTERNAL"), "{}", during.body);
-    let message = during.error()["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(
-        !message.contains("sql") && !message.contains("postgres"),
-        "{message}"
-    );
+    for link in [Link::Closed, Link::Silent] {
+        proxy.set(link);
+        assert!(
+            wait_for_status(&app, "/readyz", 503).await,
+            "{link:?}: readiness never turned 503"
+        );
+        assert!(
+            wait_for_status(&app, "/healthz", 200).await,
+            "{link:?}: liveness must stay 200"
+        );
+        assert_requests_are_unavailable(&app, &resident, link).await;
+    }
 
-    proxy.set_cut(false);
+    proxy.set(Link::Up);
     assert!(
         wait_for_status(&app, "/readyz", 200).await,
         "readiness never came back"
@@ -122,6 +193,8 @@ async fn a_database_outage_turns_readiness_off_and_the_server_recovers_by_itself
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(recovered, "queries never worked again");
+    let r = app.login("admin@pinghu.example", PASSWORD).await;
+    r.data();
 }
 
 #[tokio::test]
@@ -261,6 +334,98 @@ async fn a_server_killed_mid_rush_leaves_no_half_made_booking() {
         .as_i64()
         .expect("int");
     assert_eq!(available + sold, 200);
+}
+
+/// Whether `url` answers within `within` (any HTTP status).
+async fn answers(client: &reqwest::Client, url: &str, within: Duration) -> bool {
+    client.get(url).timeout(within).send().await.is_ok()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_process_within_the_grace_period_even_with_every_worker_stuck() {
+    const GRACE: Duration = Duration::from_secs(2);
+    let url = fresh_database().await;
+    let (mut command, port) = serve_command(&url);
+    command
+        .env("ZOUQIN_SHUTDOWN_GRACE_SECS", GRACE.as_secs().to_string())
+        .env("TOKIO_WORKER_THREADS", "2")
+        .env(
+            zouqin::config::TEST_HOOKS_VAR,
+            zouqin::config::TEST_HOOKS_VALUE,
+        );
+    let mut server = ChildServer::start(command, port).await;
+    let client = reqwest::Client::new();
+    let spin = format!("{}/__test/spin?secs=120", server.base);
+    let healthz = format!("{}/healthz", server.base);
+
+    // Requests stuck in CPU loops take the workers one by one, until nothing answers.
+    let mut spinners = Vec::new();
+    let mut pinned = false;
+    for _ in 0..8 {
+        let (spinning, spin) = (client.clone(), spin.clone());
+        spinners.push(tokio::spawn(async move { spinning.get(spin).send().await }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if !answers(&client, &healthz, Duration::from_secs(1)).await {
+            pinned = true;
+            break;
+        }
+    }
+    assert!(pinned, "the spinning requests never took every worker");
+
+    server.terminate();
+    let sent = std::time::Instant::now();
+    let exited = tokio::time::timeout(Duration::from_secs(30), server.child.wait()).await;
+    let took = sent.elapsed();
+    for spinner in spinners {
+        spinner.abort();
+    }
+    let status = exited
+        .expect("the server was still running 30 s after SIGTERM")
+        .expect("wait");
+    // The contract: the grace period ends in an exit, whatever the workers are doing.
+    assert!(
+        took <= GRACE + Duration::from_secs(1),
+        "exited {took:?} after SIGTERM with a grace period of {GRACE:?}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "abandoned requests exit 1: {status}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_with_nothing_in_flight_shuts_down_cleanly_before_the_grace_period() {
+    let url = fresh_database().await;
+    let (mut command, port) = serve_command(&url);
+    command.env("ZOUQIN_SHUTDOWN_GRACE_SECS", "30");
+    let mut server = ChildServer::start(command, port).await;
+    server.terminate();
+    let status = tokio::time::timeout(Duration::from_secs(25), server.child.wait())
+        .await
+        .expect("still running 25 s after SIGTERM with nothing to finish")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[tokio::test]
+async fn the_test_hooks_are_not_mounted_without_their_exact_value() {
+    let url = fresh_database().await;
+    for value in [None, Some("1"), Some("true")] {
+        let (mut command, port) = serve_command(&url);
+        if let Some(value) = value {
+            command.env(zouqin::config::TEST_HOOKS_VAR, value);
+        }
+        let server = ChildServer::start(command, port).await;
+        let r = reqwest::Client::new()
+            .get(format!("{}/__test/spin?secs=0", server.base))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status().as_u16(), 404, "ZOUQIN_TEST_HOOKS={value:?}");
+    }
 }
 
 fn nasty_strings() -> Vec<Value> {

@@ -284,3 +284,79 @@ async fn shutdown_completes_open_subscriptions_and_stops_the_server() {
         "the server did not stop cleanly"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The JWT key: from the environment or a file only, never the command line.
+
+/// Runs a `zouqin serve` that is expected to stop by itself; returns its exit code and
+/// standard error.
+async fn serve_that_stops(mut command: tokio::process::Command) -> (Option<i32>, String) {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+        .await
+        .expect("the server did not stop by itself")
+        .expect("run zouqin");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_jwt_key_on_the_command_line_is_refused() {
+    let url = fresh_database().await;
+    let (mut command, _) = serve_command(&url);
+    command.args(["--jwt-secret", JWT_SECRET]);
+    let (code, stderr) = serve_that_stops(command).await;
+    assert_eq!(code, Some(2), "a usage error: {stderr}");
+    assert!(stderr.contains("--jwt-secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_jwt_key_shorter_than_32_bytes_stops_the_server_naming_the_variable() {
+    let url = fresh_database().await;
+    let (mut command, _) = serve_command(&url);
+    command.env("ZOUQIN_JWT_SECRET", "too-short-a-key");
+    let (code, stderr) = serve_that_stops(command).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ZOUQIN_JWT_SECRET"), "{stderr}");
+    assert!(
+        !stderr.contains("too-short-a-key"),
+        "the key is echoed: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_jwt_key_may_come_from_a_file_but_not_from_both_places() {
+    let app = spawn().await;
+    let token = app.admin("pinghu").await;
+    let path = std::env::temp_dir().join(format!("zouqin-jwt-{}.key", std::process::id()));
+    std::fs::write(&path, format!("{JWT_SECRET}\n")).expect("write the key file");
+
+    // Both the variable and the file: refused, so nobody wonders which one is in force.
+    let (mut command, _) = serve_command(&app.database_url);
+    command.env("ZOUQIN_JWT_SECRET_FILE", &path);
+    let (code, stderr) = serve_that_stops(command).await;
+    assert_eq!(code, Some(1), "{stderr}");
+
+    // The file alone: tokens signed with that key (by another instance) are accepted.
+    let (mut command, port) = serve_command(&app.database_url);
+    command
+        .env_remove("ZOUQIN_JWT_SECRET")
+        .env("ZOUQIN_JWT_SECRET_FILE", &path);
+    let server = ChildServer::start(command, port).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ me { email } }" }))
+        .send()
+        .await
+        .expect("sent")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    std::fs::remove_file(&path).ok();
+    assert_eq!(r["data"]["me"]["email"], "admin@pinghu.example", "{r}");
+}

@@ -25,7 +25,7 @@ struct SettingsOnly {
 /// Settings for a test instance: port 0, no per-IP limit unless a test asks for one.
 pub fn settings() -> Settings {
     let mut settings = SettingsOnly::parse_from(["zouqin", "--bind", "127.0.0.1:0"]).settings;
-    settings.jwt_secret = Some(JWT_SECRET.to_owned());
+    settings.jwt_secret = Some(zouqin::config::Secret::new(JWT_SECRET));
     settings.ip_rate_limit = 0;
     settings.cors_origins = vec![];
     settings
@@ -83,9 +83,13 @@ pub async fn fresh_database() -> String {
     match postgres_base() {
         Some(base) => {
             let name = unique("zq_test");
-            let admin = db::connect(&format!("{base}/postgres"), 1)
-                .await
-                .expect("ZOUQIN_TEST_POSTGRES is set but PostgreSQL is not reachable");
+            let admin = db::connect(
+                &format!("{base}/postgres"),
+                1,
+                std::time::Duration::from_secs(5),
+            )
+            .await
+            .expect("ZOUQIN_TEST_POSTGRES is set but PostgreSQL is not reachable");
             use sea_orm::ConnectionTrait;
             admin
                 .conn
@@ -168,10 +172,22 @@ pub async fn spawn() -> TestApp {
 
 /// Starts an instance on an existing database.
 pub async fn spawn_on(url: &str, settings: Settings) -> TestApp {
-    let args = DbArgs {
-        database_url: url.to_owned(),
-        db_max_connections: 16,
-    };
+    spawn_with(
+        DbArgs {
+            database_url: url.to_owned(),
+            db_max_connections: 16,
+            // The default of ZOUQIN_DB_ACQUIRE_TIMEOUT_MS.
+            db_acquire_timeout_ms: 2_000,
+        },
+        settings,
+    )
+    .await
+}
+
+/// Starts an instance with the given database settings.
+pub async fn spawn_with(args: DbArgs, settings: Settings) -> TestApp {
+    let url = args.database_url.clone();
+    let url = url.as_str();
     let application = Application::build(&args, settings)
         .await
         .expect("app starts");
@@ -208,30 +224,23 @@ pub fn free_port() -> u16 {
 /// environment variables.
 pub async fn spawn_process_with(url: &str, env: &[(&str, &str)]) -> TestApp {
     for _attempt in 0..3 {
-        let port = free_port();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_zouqin"));
-        command
-            .arg("serve")
-            .env("DATABASE_URL", url)
-            .env("ZOUQIN_BIND", format!("127.0.0.1:{port}"))
-            .env("ZOUQIN_JWT_SECRET", JWT_SECRET)
-            .env("ZOUQIN_IP_RATE_LIMIT", "0")
-            .env("RUST_LOG", "error")
-            .kill_on_drop(true);
+        let (mut command, port) = serve_command(url);
         for (key, value) in env {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("start zouqin");
         let client = reqwest::Client::new();
         let address = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
+        for _ in 0..400 {
             if client
                 .get(format!("{address}/readyz"))
                 .send()
                 .await
                 .is_ok_and(|r| r.status() == 200)
             {
-                let db = db::connect(url, 4).await.expect("test connection");
+                let db = db::connect(url, 4, std::time::Duration::from_secs(5))
+                    .await
+                    .expect("test connection");
                 return TestApp {
                     address,
                     port,
@@ -395,6 +404,7 @@ impl TestApp {
         self.gql(None, query, variables).await
     }
 
+    /// Creates the three centers and one admin each (what [`spawn`] does on a fresh database).
     pub async fn seed_world(&self) {
         use sea_orm::{ActiveModelTrait, Set};
         let centers = zouqin::demo::seed_centers(&self.db.conn)
@@ -524,5 +534,67 @@ impl TestApp {
             tokens.push(token);
         }
         tokens
+    }
+}
+
+/// A `zouqin serve` child process (the real binary), for what only a process can show:
+/// signals, exit codes, the command line and the environment.
+pub struct ChildServer {
+    /// The process (killed when dropped).
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+/// A `zouqin serve` command on `database_url` and a free port, with the test JWT key, quiet
+/// logs and no per-IP limit; add to it, then [`ChildServer::start`] it.
+pub fn serve_command(database_url: &str) -> (tokio::process::Command, u16) {
+    let port = free_port();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_zouqin"));
+    command
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("ZOUQIN_BIND", format!("127.0.0.1:{port}"))
+        .env("ZOUQIN_JWT_SECRET", JWT_SECRET)
+        .env_remove("ZOUQIN_JWT_SECRET_FILE")
+        .env_remove("ZOUQIN_TEST_HOOKS")
+        .env("ZOUQIN_IP_RATE_LIMIT", "0")
+        .env("RUST_LOG", "error")
+        .kill_on_drop(true);
+    (command, port)
+}
+
+impl ChildServer {
+    /// Starts the command and waits (up to 60 s) until `/healthz` answers.
+    pub async fn start(mut command: tokio::process::Command, port: u16) -> Self {
+        let child = command.spawn().expect("start zouqin");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client
+                .get(format!("{}/healthz", server.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the child server never started");
+    }
+
+    /// Sends the process SIGTERM.
+    #[cfg(unix)]
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the child is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
     }
 }

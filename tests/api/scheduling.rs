@@ -677,6 +677,106 @@ async fn a_venue_of_another_center_is_usable_only_when_shared_with_yours() {
 }
 
 #[tokio::test]
+async fn another_centers_draft_blocks_a_shared_venue_without_revealing_itself() {
+    let app = spawn().await;
+    let world = app.world().await;
+    let jinshan = app.admin("jinshan").await;
+    let pinghu = app.admin("pinghu").await;
+    let jiashan = app.admin("jiashan").await;
+    let river = create_venue(
+        &app,
+        &jinshan,
+        with(
+            with(hall_input("山塘村界河"), "kind", json!("OUTDOOR")),
+            "sharedWithCenterIds",
+            json!([world.pinghu, world.jiashan]),
+        ),
+    )
+    .await;
+    let river = river.data()["createVenue"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let secret_title = "平湖未公布的龙舟预赛";
+    let draft = scheduled(
+        &app,
+        &pinghu,
+        session(
+            &river,
+            secret_title,
+            "2030-06-02T09:00:00+08:00",
+            "2030-06-02T12:00:00+08:00",
+        ),
+    )
+    .await;
+    // Nothing in the answer may name the draft: not its id, title or times (in any offset).
+    let assert_reveals_nothing = |r: &Gql, who: &str| {
+        assert_eq!(r.code(), Some("CONFLICT"), "{who}: {}", r.body);
+        assert!(
+            r.error()["extensions"].get("conflictsWith").is_none(),
+            "{who}: {}",
+            r.body
+        );
+        let text = r.body.to_string();
+        for secret in [
+            draft.as_str(),
+            secret_title,
+            "09:00",
+            "12:00",
+            "01:00:00",
+            "04:00:00",
+        ] {
+            assert!(!text.contains(secret), "{who} learns {secret:?}: {text}");
+        }
+    };
+    let clash = |title: &str| {
+        session(
+            &river,
+            title,
+            "2030-06-02T10:00:00+08:00",
+            "2030-06-02T11:00:00+08:00",
+        )
+    };
+    for (who, token) in [("Jiashan", &jiashan), ("Jinshan, the owner", &jinshan)] {
+        let r = schedule(&app, token, clash("龙舟斗牛赛")).await;
+        assert_reveals_nothing(&r, who);
+        // Moving a session of its own onto the draft's time is refused the same way.
+        let own = scheduled(
+            &app,
+            token,
+            session(
+                &river,
+                &format!("{who}'s afternoon"),
+                "2030-06-02T14:00:00+08:00",
+                "2030-06-02T15:00:00+08:00",
+            ),
+        )
+        .await;
+        let r = app
+            .gql(
+                Some(token),
+                UPDATE,
+                json!({ "id": own, "i": {
+                    "startsAt": "2030-06-02T11:30:00+08:00",
+                    "endsAt": "2030-06-02T12:30:00+08:00"
+                } }),
+            )
+            .await;
+        assert_reveals_nothing(&r, who);
+        cancel(&app, token, &own, "moved elsewhere").await.data();
+    }
+    // The host center sees its own draft, so it is told what is in the way.
+    let r = schedule(&app, &pinghu, clash("Second heat")).await;
+    assert_eq!(r.code(), Some("CONFLICT"), "{}", r.body);
+    assert_eq!(r.error()["extensions"]["conflictsWith"], draft.as_str());
+    // Once published it exists for everyone, and is named to everyone.
+    publish(&app, &pinghu, &draft).await.data();
+    let r = schedule(&app, &jiashan, clash("龙舟斗牛赛")).await;
+    assert_eq!(r.code(), Some("CONFLICT"), "{}", r.body);
+    assert_eq!(r.error()["extensions"]["conflictsWith"], draft.as_str());
+}
+
+#[tokio::test]
 async fn a_draft_exists_only_for_its_host_centers_staff() {
     let app = spawn().await;
     let world = app.world().await;
