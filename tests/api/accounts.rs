@@ -1226,6 +1226,8 @@ async fn another_centers_admin_never_sees_an_email_whole() {
 // The command line.
 
 struct CliRun {
+    /// The exit code (None when killed by a signal).
+    code: Option<i32>,
     success: bool,
     stdout: String,
     stderr: String,
@@ -1265,6 +1267,7 @@ async fn zouqin_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) ->
         }
         let output = child.wait_with_output().expect("wait");
         CliRun {
+            code: output.status.code(),
             success: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -1419,12 +1422,79 @@ async fn the_cli_never_takes_the_password_from_the_command_line() {
         None,
     )
     .await;
+    assert_eq!(
+        run.code,
+        Some(2),
+        "--password must be refused as a usage error: stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
     assert!(
-        !run.success,
-        "--password must be refused: stdout: {}\nstderr: {}",
-        run.stdout, run.stderr
+        run.stderr.contains("unexpected argument '--password'"),
+        "{}",
+        run.stderr
     );
     assert!(account_row(&app, "argv@pinghu.example").await.is_none());
+}
+
+/// Rows per table of a database (every table but the migration bookkeeping).
+async fn row_counts(url: &str) -> Vec<(String, i64)> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = zouqin::db::connect(url, 1, std::time::Duration::from_secs(5))
+        .await
+        .expect("connect");
+    let conn = &db.conn;
+    let backend = conn.get_database_backend();
+    let list = match backend {
+        DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> 'seaql_migrations' ORDER BY name"
+        }
+        _ => {
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' \
+             AND table_name <> 'seaql_migrations' ORDER BY table_name"
+        }
+    };
+    let tables: Vec<String> = conn
+        .query_all_raw(Statement::from_string(backend, list))
+        .await
+        .expect("tables")
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("name"))
+        .collect();
+    let mut counts = Vec::new();
+    for table in tables {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) FROM \"{table}\""),
+            ))
+            .await
+            .expect("count")
+            .expect("row");
+        counts.push((table, row.try_get_by_index::<i64>(0).expect("count")));
+    }
+    counts
+}
+
+#[tokio::test]
+async fn seeding_the_demo_twice_adds_nothing_the_second_time() {
+    let url = fresh_database().await;
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("ZOUQIN_DEMO_PASSWORD", "demo-password-123"),
+    ];
+    let first = zouqin_cli(&["seed-demo"], &env, None).await;
+    assert!(first.success, "stderr: {}", first.stderr);
+    let after_first = row_counts(&url).await;
+    let performances = after_first
+        .iter()
+        .find(|(t, _)| t == "performance")
+        .map(|(_, n)| *n);
+    assert!(performances.is_some_and(|n| n > 5), "{after_first:?}");
+    let second = zouqin_cli(&["seed-demo"], &env, None).await;
+    assert!(second.success, "stderr: {}", second.stderr);
+    assert_eq!(row_counts(&url).await, after_first);
 }
 
 #[tokio::test]
@@ -1448,7 +1518,12 @@ async fn the_cli_refuses_a_short_password_and_an_unknown_center() {
         None,
     )
     .await;
-    assert!(!short.success, "stdout: {}", short.stdout);
+    assert_eq!(short.code, Some(1), "stdout: {}", short.stdout);
+    assert!(
+        short.stderr.contains("BAD_USER_INPUT") && short.stderr.contains("at least 10 characters"),
+        "{}",
+        short.stderr
+    );
     let nowhere = zouqin_cli(
         &[
             "create-account",
@@ -1466,7 +1541,12 @@ async fn the_cli_refuses_a_short_password_and_an_unknown_center() {
         None,
     )
     .await;
-    assert!(!nowhere.success, "stdout: {}", nowhere.stdout);
+    assert_eq!(nowhere.code, Some(1), "stdout: {}", nowhere.stdout);
+    assert!(
+        nowhere.stderr.contains("no center with code atlantis"),
+        "{}",
+        nowhere.stderr
+    );
     assert!(account_row(&app, "short@pinghu.example").await.is_none());
     assert!(account_row(&app, "nowhere@pinghu.example").await.is_none());
 }

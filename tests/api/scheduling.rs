@@ -2002,9 +2002,17 @@ async fn counted(app: &TestApp, query: &str, variables: Value) -> (Value, usize)
         .expect("sent");
     let body: Value = response.json().await.expect("json");
     assert!(body.get("errors").is_none(), "{body}");
-    // Let any statement still being logged on a driver thread land.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    (body, statements::of(&request_id))
+    // A statement may still be logged on a driver thread after the answer: read the count
+    // until it has stayed the same for 50 ms (at most 5 s).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (mut count, mut steady) = (statements::of(&request_id), 0);
+    while steady < 5 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let now = statements::of(&request_id);
+        steady = if now == count { steady + 1 } else { 0 };
+        count = now;
+    }
+    (body, count)
 }
 
 #[tokio::test]
