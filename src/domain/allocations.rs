@@ -78,10 +78,10 @@ pub async fn propose_as(
             "staff propose allocations only where their own center is a party".to_owned(),
         ));
     }
-    if !(1..=1000).contains(&p.performance_quota) {
+    if !(1..=MAX_QUOTA).contains(&p.performance_quota) {
         return Err(AppError::bad_input(
             "performanceQuota",
-            "the quota must be between 1 and 1000",
+            format!("the quota must be between 1 and {MAX_QUOTA}"),
         ));
     }
     for (field, id) in [
@@ -235,10 +235,16 @@ async fn transition(
     })
 }
 
-/// The most rows `seasonalAllocations` (and an allocation's `performances`) returns: a
-/// quarterly pair each for decades, or a full quota of sessions. It bounds what the list can
-/// cost a request (see `graphql::limits`).
-pub const MAX_LISTED: u64 = 1_000;
+/// The largest quota an allocation may have: more than 100 exchange sessions a quarter from
+/// one center to another would be a second programme, not an exchange.
+pub const MAX_QUOTA: i32 = 100;
+/// The most rows `seasonalAllocations` returns (oldest first; filter by year for the rest):
+/// fifty years of quarterly exchanges with a partner. It bounds what the list can cost a
+/// request (see `graphql::limits`).
+pub const MAX_LISTED: u64 = 200;
+/// The most sessions `SeasonalAllocation.performances` lists: a full quota live, and as many
+/// cancelled ones.
+pub const MAX_SESSIONS_LISTED: u64 = 2 * MAX_QUOTA as u64;
 
 /// `seasonalAllocations`: the caller's center's allocations, optionally of one season or
 /// with one other center, oldest first, at most [`MAX_LISTED`].

@@ -32,7 +32,8 @@ pub struct AllocationQuery;
 
 #[Object]
 impl AllocationQuery {
-    /// Allocations where the caller's center is a party (staff only).
+    /// Allocations where the caller's center is a party (staff only), oldest first, at most 200:
+    /// filter by `year` for more.
     async fn seasonal_allocations(
         &self,
         ctx: &Context<'_>,

@@ -71,7 +71,7 @@ pub enum ListCost {
 /// the most rows it can return, and why.
 pub const LIST_COSTS: &[(&str, &str, ListCost)] = &[
     ("Query", "centers", ListCost::Rows(MAX_CENTERS)),
-    // The caller's center's allocations: a pair a quarter, filtered by year in practice.
+    // The caller's center's allocations, at most 200 (oldest first).
     (
         "Query",
         "seasonalAllocations",
@@ -96,7 +96,7 @@ pub const LIST_COSTS: &[(&str, &str, ListCost)] = &[
     (
         "SeasonalAllocation",
         "performances",
-        ListCost::Rows(crate::domain::allocations::MAX_LISTED),
+        ListCost::Rows(crate::domain::allocations::MAX_SESSIONS_LISTED),
     ),
     (
         "Booking",

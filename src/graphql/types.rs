@@ -401,14 +401,14 @@ impl SeasonalAllocation {
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
     }
-    /// The sessions linked to it, cancelled ones included.
+    /// The sessions linked to it, cancelled ones included (at most 200, by start).
     async fn performances(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Performance>> {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
         let rows = performance::Entity::find()
             .filter(performance::Column::AllocationId.eq(self.0.id))
             .filter(catalog::visible_to(caller(ctx)))
             .order_by_asc(performance::Column::StartsAt)
-            .limit(crate::domain::allocations::MAX_LISTED)
+            .limit(crate::domain::allocations::MAX_SESSIONS_LISTED)
             .all(&services(ctx)?.db)
             .await
             .map_err(AppError::from)?;

@@ -164,6 +164,14 @@ async fn lists_inside_lists_are_costed_by_their_length() {
         )
         .await;
     assert_eq!(r.code(), Some("UNAUTHENTICATED"), "{}", r.body);
+    // A staff page of allocations with their sessions is within bounds.
+    let r = app
+        .anon(
+            "{ seasonalAllocations(year: 2019) { id remaining performances { id title startsAt } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("UNAUTHENTICATED"), "{}", r.body);
     // What a frontend asks for is answered.
     let r = app
         .anon(
@@ -400,6 +408,84 @@ fn every_list_field_of_the_schema_has_a_cost() {
 
 /// A field as the fuzzer sees it: name, named type, required arguments (name, type).
 type FieldShape = (String, String, Vec<(String, String)>);
+
+/// A path of fields from `Query` (or `Subscription`) to each reachable type (breadth first),
+/// as a document with a hole: `{ centers { venues { HOLE } } }`.
+fn paths_to_types() -> BTreeMap<String, String> {
+    let doc = async_graphql::parser::parse_schema(zouqin::graphql::sdl()).expect("sdl");
+    let mut fields: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for definition in doc.definitions {
+        let TypeSystemDefinition::Type(t) = definition else {
+            continue;
+        };
+        let list = match &t.node.kind {
+            TypeKind::Object(o) => &o.fields,
+            TypeKind::Interface(i) => &i.fields,
+            _ => continue,
+        };
+        let entry = fields.entry(t.node.name.node.to_string()).or_default();
+        for field in list {
+            let mut ty = &field.node.ty.node;
+            while let BaseType::List(inner) = &ty.base {
+                ty = inner;
+            }
+            if let BaseType::Named(named) = &ty.base {
+                entry.push((field.node.name.node.to_string(), named.to_string()));
+            }
+        }
+    }
+    let mut paths = BTreeMap::from([
+        ("Query".to_owned(), "{ HOLE }".to_owned()),
+        (
+            "Subscription".to_owned(),
+            "subscription { HOLE }".to_owned(),
+        ),
+    ]);
+    let mut queue =
+        std::collections::VecDeque::from(["Query".to_owned(), "Subscription".to_owned()]);
+    while let Some(owner) = queue.pop_front() {
+        let path = paths[&owner].clone();
+        for (field, named) in fields.get(&owner).cloned().unwrap_or_default() {
+            if fields.contains_key(&named) && !paths.contains_key(&named) {
+                paths.insert(
+                    named.clone(),
+                    path.replace("HOLE", &format!("{field} {{ HOLE }}")),
+                );
+                queue.push_back(named);
+            }
+        }
+    }
+    paths
+}
+
+#[test]
+fn every_list_field_multiplies_its_children_by_its_declared_length() {
+    let model = SchemaModel::new(&zouqin::graphql::sdl());
+    let cost = |document: &str| -> u64 {
+        let doc = async_graphql::parser::parse_query(document).expect("parses");
+        zouqin::graphql::limits::check(&model, &doc, &async_graphql::Variables::default())
+            .unwrap_or_else(|e| panic!("{document}: {e:?}"))
+    };
+    let paths = paths_to_types();
+    for (owner, field, declared) in model.list_fields() {
+        let path = paths
+            .get(&owner)
+            .unwrap_or_else(|| panic!("{owner} is not reachable from a root"));
+        let at = |inner: &str| path.replace("HOLE", inner);
+        // One more child at the owner costs the multiplier of the path (P); one more child
+        // under the list field costs P × its length.
+        let per_owner = cost(&at("a: __typename b: __typename")) - cost(&at("a: __typename"));
+        let per_item = cost(&at(&format!("{field} {{ a: __typename b: __typename }}")))
+            - cost(&at(&format!("{field} {{ a: __typename }}")));
+        let length = per_item / per_owner.max(1);
+        let expected = match declared {
+            Some(ListCost::Rows(n)) => n,
+            Some(ListCost::Page) => 1,
+            None => panic!("{owner}.{field} has no cost"),
+        };
+        assert_eq!(length, expected, "{owner}.{field}: costed as {length} rows");
+    }
+}
 
 /// A random document over the schema: aliases, named and inline fragments, nesting.
 struct Fuzzer {
