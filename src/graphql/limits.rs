@@ -869,6 +869,9 @@ impl<'a> Walk<'a> {
 
     /// A directive argument: an input value of a given type.
     fn intro_input_of_type(&mut self, set: &'a SelectionSet, ty: usize, level: usize) -> u64 {
+        if level > MAX_NESTING {
+            return MAX_COMPLEXITY + 1;
+        }
         let mut total: u64 = 0;
         for item in &set.items {
             let cost = match &item.node {
@@ -876,8 +879,19 @@ impl<'a> Walk<'a> {
                     1 + self.intro(&field.node.selection_set.node, Intro::Type(ty), level + 1)
                 }
                 Selection::Field(_) => 1,
-                // Fragments on __InputValue inside a directive's args: cost them as a field's.
-                _ => 1,
+                Selection::InlineFragment(inline) => {
+                    self.intro_input_of_type(&inline.node.selection_set.node, ty, level + 1)
+                }
+                Selection::FragmentSpread(spread) => {
+                    match self.doc.fragments.get(&spread.node.fragment_name.node) {
+                        Some(fragment) => self.intro_input_of_type(
+                            &fragment.node.selection_set.node,
+                            ty,
+                            level + 1,
+                        ),
+                        None => 0,
+                    }
+                }
             };
             total = total.saturating_add(cost);
         }
