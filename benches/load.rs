@@ -4,12 +4,15 @@
 //! throwaway PostgreSQL database on 127.0.0.1:5432, seeds it (demo data, venues and
 //! performances through GraphQL, residents straight into `account` with one precomputed
 //! argon2 hash and access tokens minted here), drives it with reqwest over loopback, compares
-//! it with pgbench on the same database, and writes the figures to stdout and into the
-//! generated blocks of BENCHMARKS.md. It reports figures and ratios; it never fails on them.
+//! it with the shared pgbench baselines (`../shared/baselines/browse.sh` and `rush.sh`, run as
+//! they are, on their own databases), and writes the figures to stdout and into the generated
+//! blocks of BENCHMARKS.md. It reports figures and ratios; it never fails on them.
 //!
 //! Knobs (environment): `ZQ_BENCH_LOGIN_SECS` (10), `ZQ_BENCH_BROWSE_SECS` (20),
 //! `ZQ_BENCH_STORM_SECS` (12, per phase), `ZQ_BENCH_RUSH_SECS` (cap per rush run, 60),
-//! `ZQ_BENCH_RESIDENTS` (10,500), `ZQ_BENCH_KEEP_DB=1` (keep the database for inspection).
+//! `ZQ_BENCH_PGBENCH_SECS` (10, the browse baseline's duration), `ZQ_BENCH_RESIDENTS` (10,500),
+//! `ZQ_BENCH_BASELINES` (the baseline scripts' directory, default `<project>/../shared/baselines`),
+//! `ZQ_BENCH_KEEP_DB=1` (keep the database for inspection).
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
@@ -114,14 +117,19 @@ fn main() -> ExitCode {
     chosen.sort();
     chosen.dedup();
     let all = chosen.len() == Scenario::ALL.len();
-    let command = format!(
-        "cargo bench --bench load -- {}",
-        if words.is_empty() {
-            "all".to_owned()
-        } else {
-            words.join(" ")
-        }
-    );
+    // The knobs set for this run belong to its command line: a short run must say it is one.
+    let mut knobs: Vec<String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("ZQ_BENCH_"))
+        .map(|(k, v)| format!("{k}={}", shell_word(&v)))
+        .collect();
+    knobs.sort();
+    knobs.push("cargo bench --bench load --".to_owned());
+    knobs.push(if words.is_empty() {
+        "all".to_owned()
+    } else {
+        words.join(" ")
+    });
+    let command = knobs.join(" ");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -144,6 +152,16 @@ fn main() -> ExitCode {
 
 async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<()> {
     let settings = Settings::from_env();
+    match &settings.baselines.missing {
+        None => log(&format!(
+            "baselines: {} (sha256 {})",
+            settings.baselines.dir.display(),
+            settings.baselines.fingerprint
+        )),
+        Some(why) => log(&format!(
+            "NO BASELINES: {why}; browse and rush run without a baseline and without a ratio"
+        )),
+    }
     let started = Instant::now();
     let machine_before = Machine::probe();
     let pg = Postgres::connect().await?;
@@ -183,6 +201,7 @@ async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<
         command,
         pg_version: pg.version().await.unwrap_or_default(),
         pg_settings: pg.settings_line().await.unwrap_or_default(),
+        baselines: settings.baselines.clone(),
         server_env: std::env::var("ZQ_BENCH_SERVER_ENV").unwrap_or_default(),
         total,
     };
@@ -205,10 +224,23 @@ async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<
     if settings.keep_db {
         db.keep();
     } else {
-        // Server logs and pgbench files; kept only when the run fails or with ZQ_BENCH_KEEP_DB=1.
+        // Server logs; kept only when the run fails or with ZQ_BENCH_KEEP_DB=1.
         let _ = std::fs::remove_dir_all(work_dir);
     }
     Ok(())
+}
+
+/// `value` as one shell word (single-quoted unless it is plain).
+fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 fn log(message: &str) {
@@ -226,7 +258,9 @@ struct Settings {
     storm_secs: u64,
     rush_cap_secs: u64,
     residents: usize,
-    pgbench_browse_secs: u64,
+    /// How long the browse baseline (`browse.sh`) runs.
+    pgbench_secs: u64,
+    baselines: Baselines,
     keep_db: bool,
     /// Extra `KEY=VALUE` pairs (`;`-separated) for the server's environment, for experiments.
     server_env: Vec<(String, String)>,
@@ -246,7 +280,8 @@ impl Settings {
             storm_secs: num("ZQ_BENCH_STORM_SECS", 12),
             rush_cap_secs: num("ZQ_BENCH_RUSH_SECS", 60),
             residents: num("ZQ_BENCH_RESIDENTS", 10_500).max(10_001) as usize,
-            pgbench_browse_secs: num("ZQ_BENCH_PGBENCH_SECS", 10),
+            pgbench_secs: num("ZQ_BENCH_PGBENCH_SECS", 10),
+            baselines: Baselines::locate(),
             keep_db: std::env::var("ZQ_BENCH_KEEP_DB").is_ok_and(|v| v == "1"),
             server_env: std::env::var("ZQ_BENCH_SERVER_ENV")
                 .unwrap_or_default()
@@ -322,7 +357,8 @@ impl Postgres {
         Ok(parts.join(", "))
     }
 
-    /// Connections pgbench may open without starving everyone else on the shared server.
+    /// Connections a baseline's pgbench may open without starving everyone else on the
+    /// shared server.
     async fn free_connections(&self) -> BoxResult<usize> {
         let row = sqlx::query(
             "SELECT current_setting('max_connections')::int AS max, \
@@ -937,6 +973,15 @@ impl Sample {
         percentile_ms(&self.latencies_us, q)
     }
 
+    /// The mean latency of the successful requests, in ms (what pgbench's
+    /// `latency average` is for the baselines).
+    fn mean_ms(&self) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies_us.iter().sum::<u64>() as f64 / self.latencies_us.len() as f64 / 1000.0
+    }
+
     fn codes_text(&self) -> String {
         if self.codes.is_empty() {
             return "none".to_owned();
@@ -1110,7 +1155,7 @@ async fn login_scenario(fx: &Arc<Fixture>, settings: &Settings) -> BoxResult<Log
 }
 
 // ---------------------------------------------------------------------------------------
-// browse (+ its pgbench equivalent)
+// browse (+ the shared baseline `browse.sh`)
 // ---------------------------------------------------------------------------------------
 
 struct BrowseResult {
@@ -1120,8 +1165,9 @@ struct BrowseResult {
     cpu_ms_per_request: f64,
     pg_cpu_ms_per_request: f64,
     gen_cpu_ms_per_request: f64,
-    baseline: Option<PgbenchResult>,
-    baseline_note: String,
+    /// `browse.sh CLIENTS SECONDS`, or why it did not run.
+    baseline: Baseline,
+    baseline_secs: u64,
 }
 
 async fn browse_scenario(
@@ -1151,33 +1197,16 @@ async fn browse_scenario(
     let rss_mib = server.peak_rss_mib();
     server.stop();
     let per = |ticks: u64| ticks as f64 * 1000.0 / clock_ticks_per_sec() / sample.ok.max(1) as f64;
-    let (baseline, baseline_note) = match pgbench_binary() {
-        Some(bin) => {
-            let script = browse_script(&fx.pool).await?;
-            let clients = concurrency.min(pg.free_connections().await?);
-            let run = pgbench(
-                &bin,
-                fx,
-                "browse",
-                &script,
-                clients,
-                Limit::Seconds(settings.pgbench_browse_secs),
-                &[],
-            )
-            .await?;
-            (
-                Some(run),
-                format!(
-                    "{} SELECT statements per request, `-M prepared`",
-                    script.lines().filter(|l| l.starts_with("SELECT")).count()
-                ),
-            )
-        }
-        None => (
-            None,
-            "pgbench not found (apt-get install postgresql-contrib)".to_owned(),
-        ),
-    };
+    // The shared baseline, as it is, with zouqin's concurrency (capped by the free connections).
+    let clients = concurrency.min(pg.free_connections().await?);
+    let baseline = run_baseline(
+        &settings.baselines,
+        "browse.sh",
+        clients,
+        &[clients.to_string(), settings.pgbench_secs.to_string()],
+        &[],
+    )
+    .await;
     Ok(BrowseResult {
         concurrency,
         cpu_ms_per_request: per(cpu),
@@ -1186,49 +1215,8 @@ async fn browse_scenario(
         sample,
         rss_mib,
         baseline,
-        baseline_note,
+        baseline_secs: settings.pgbench_secs,
     })
-}
-
-/// The statements zouqin runs for one browse request (domain/catalog.rs `performances`,
-/// then the request's DataLoader batches: venues and free counts, then centers), with
-/// the ids the first page holds right now.
-async fn browse_script(pool: &PgPool) -> BoxResult<String> {
-    let page = sqlx::query(
-        "SELECT id, venue_id FROM performance WHERE status <> 'DRAFT' ORDER BY starts_at, id LIMIT 20",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut perf_ids = Vec::new();
-    let mut venue_ids = Vec::new();
-    for row in &page {
-        perf_ids.push(row.try_get::<i64, _>("id")?);
-        let v: i64 = row.try_get("venue_id")?;
-        if !venue_ids.contains(&v) {
-            venue_ids.push(v);
-        }
-    }
-    let list = |ids: &[i64]| {
-        ids.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let center_ids: Vec<i64> =
-        sqlx::query_scalar("SELECT DISTINCT center_id FROM venue WHERE id = ANY($1) ORDER BY 1")
-            .bind(&venue_ids)
-            .fetch_all(pool)
-            .await?;
-    Ok(format!(
-        "SELECT COUNT(*) AS num_items FROM (SELECT * FROM performance WHERE status <> 'DRAFT') AS sub_query;\n\
-         SELECT * FROM performance WHERE status <> 'DRAFT' ORDER BY starts_at ASC, id ASC LIMIT 21;\n\
-         SELECT * FROM venue WHERE id IN ({});\n\
-         SELECT performance_id, COUNT(*) AS free FROM inventory WHERE booking_id IS NULL AND performance_id IN ({}) GROUP BY performance_id;\n\
-         SELECT * FROM center WHERE id IN ({});\n",
-        list(&venue_ids),
-        list(&perf_ids),
-        list(&center_ids)
-    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1292,7 +1280,8 @@ struct RushRun {
     cpu_ms: f64,
     pg_cpu_ms: f64,
     gen_cpu_ms: f64,
-    baseline: Option<(PgbenchResult, Inventory)>,
+    /// `SEATS=<capacity> rush.sh CLIENTS`, or why it did not run.
+    baseline: Baseline,
 }
 
 struct RushResult {
@@ -1301,7 +1290,6 @@ struct RushResult {
     capacity: usize,
     residents: usize,
     cap_secs: u64,
-    pgbench_note: String,
 }
 
 /// What one booking and one browse request cost in SQL, read from sqlx's statement log.
@@ -1345,10 +1333,7 @@ async fn rush_scenario(
         let zouqin = fx
             .arena_performance(&api, &admin, &format!("Rush c={c}"))
             .await?;
-        let baseline = fx
-            .arena_performance(&api, &admin, &format!("Baseline c={c}"))
-            .await?;
-        performances.push((c, zouqin, baseline));
+        performances.push((c, zouqin));
     }
     server.stop();
     // The one read the booking transaction does on every booking, at 20,000 free seats.
@@ -1358,9 +1343,8 @@ async fn rush_scenario(
         .ok_or("no rush performance")?;
     let free_seat_reads = free_seat_reads(&fx.pool, first).await?;
 
-    let pgbench_bin = pgbench_binary();
     let mut runs = Vec::new();
-    for (c, (perf_gid, perf_id), (_, baseline_id)) in performances {
+    for (c, (perf_gid, perf_id)) in performances {
         log(&format!("rush at concurrency {c} …"));
         let server = Server::start(fx, &format!("rush-{c}"), "warn").await?;
         let api = Api::new(&server)?;
@@ -1400,34 +1384,17 @@ async fn rush_scenario(
             sample.rate(),
             sample.codes_text()
         ));
-        // The database's ceiling: sell out a copy of the performance, one statement a booking.
-        let baseline = match &pgbench_bin {
-            Some(bin) => {
-                let clients = c.min(pg.free_connections().await?);
-                let per_client = (capacity / 2).div_ceil(clients) as u64;
-                let (amin, amax): (i64, i64) =
-                    sqlx::query_as("SELECT min(id), max(id) FROM account WHERE role = 'RESIDENT'")
-                        .fetch_one(&fx.pool)
-                        .await?;
-                let run = pgbench(
-                    bin,
-                    fx,
-                    &format!("book-{c}"),
-                    BOOKING_SCRIPT,
-                    clients,
-                    Limit::Transactions(per_client),
-                    &[
-                        ("perf", baseline_id.to_string()),
-                        ("amin", amin.to_string()),
-                        ("amax", amax.to_string()),
-                    ],
-                )
-                .await?;
-                let inventory = Inventory::of(&fx.pool, baseline_id).await?;
-                Some((run, inventory))
-            }
-            _ => None,
-        };
+        // The shared baseline, as it is: a hall of the same size sold by one statement a
+        // booking, at the same client count (capped by the free connections).
+        let clients = c.min(pg.free_connections().await?);
+        let baseline = run_baseline(
+            &settings.baselines,
+            "rush.sh",
+            clients,
+            &[clients.to_string()],
+            &[("SEATS", capacity.to_string())],
+        )
+        .await;
         runs.push(RushRun {
             concurrency: c,
             sample,
@@ -1447,10 +1414,6 @@ async fn rush_scenario(
         capacity,
         residents: fx.residents.len(),
         cap_secs: settings.rush_cap_secs,
-        pgbench_note: match pgbench_bin {
-            Some(_) => String::new(),
-            None => "pgbench not found (apt-get install postgresql-contrib)".to_owned(),
-        },
     })
 }
 
@@ -1745,147 +1708,217 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// pgbench
+// Baselines: the shared pgbench scripts (`../shared/baselines`), run as they are
 // ---------------------------------------------------------------------------------------
 
-/// The least work one 2-seat booking needs, in one statement: pick 2 free seats (SKIP
-/// LOCKED, so clients never queue on each other), insert the booking, claim the seats,
-/// insert the 2 tickets. If fewer than 2 seats could be picked nothing is written.
-const BOOKING_SCRIPT: &str = "\\set acct random(:amin, :amax)
-WITH picked AS MATERIALIZED (
-    SELECT id, seat_id FROM inventory
-    WHERE performance_id = :perf AND booking_id IS NULL
-    ORDER BY place_no LIMIT 2
-    FOR UPDATE SKIP LOCKED
-), b AS (
-    INSERT INTO booking (performance_id, account_id, status, quantity, seats_together, request_fingerprint, created_at)
-    SELECT :perf::bigint, :acct::bigint, 'CONFIRMED', 2, TRUE, 'pgbench', now()
-    WHERE (SELECT count(*) FROM picked) = 2
-    RETURNING id
-), claimed AS (
-    UPDATE inventory i SET booking_id = b.id FROM b, picked p WHERE i.id = p.id
-    RETURNING i.id, i.seat_id, i.booking_id
-)
-INSERT INTO ticket (booking_id, performance_id, inventory_id, seat_id, code, status)
-SELECT c.booking_id, :perf::bigint, c.id, c.seat_id, md5(random()::text || clock_timestamp()::text || c.id::text), 'VALID'
-FROM claimed c;
-";
+/// The files of the shared baselines the bench runs (the scripts and the SQL they feed pgbench).
+const BASELINE_FILES: [&str; 4] = ["browse.sh", "browse.sql", "rush.sh", "booking.sql"];
 
-struct PgbenchResult {
+/// Where the shared baseline scripts are: `ZQ_BENCH_BASELINES`, else
+/// `<project root>/../shared/baselines`.
+#[derive(Clone, Debug)]
+struct Baselines {
+    dir: PathBuf,
+    /// How the directory was given, for the report.
+    shown: String,
+    /// Why the scripts cannot run, when they cannot (then no baseline and no ratio).
+    missing: Option<String>,
+    /// The first 12 hex digits of a sha256 over the files, so runs can tell whether the
+    /// baselines they compare against changed.
+    fingerprint: String,
+}
+
+impl Baselines {
+    fn locate() -> Self {
+        let (dir, shown) = match std::env::var("ZQ_BENCH_BASELINES") {
+            Ok(d) if !d.is_empty() => (PathBuf::from(&d), format!("`{d}` (`ZQ_BENCH_BASELINES`)")),
+            _ => (
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/baselines"),
+                "`../shared/baselines` (the default)".to_owned(),
+            ),
+        };
+        let absent: Vec<&str> = BASELINE_FILES
+            .into_iter()
+            .filter(|f| !dir.join(f).is_file())
+            .collect();
+        let missing = if !dir.is_dir() {
+            Some(format!(
+                "the baseline directory {} does not exist (set `ZQ_BENCH_BASELINES=<dir>`)",
+                dir.display()
+            ))
+        } else if !absent.is_empty() {
+            Some(format!(
+                "{} missing in {} (set `ZQ_BENCH_BASELINES=<dir>`)",
+                absent.join(", "),
+                dir.display()
+            ))
+        } else {
+            None
+        };
+        let fingerprint = match missing {
+            Some(_) => String::new(),
+            None => {
+                use sha2::{Digest, Sha256};
+                let mut hash = Sha256::new();
+                for file in BASELINE_FILES {
+                    hash.update(file.as_bytes());
+                    hash.update(std::fs::read(dir.join(file)).unwrap_or_default());
+                }
+                let hex = format!("{:x}", hash.finalize());
+                hex[..12].to_owned()
+            }
+        };
+        Self {
+            dir,
+            shown,
+            missing,
+            fingerprint,
+        }
+    }
+}
+
+/// What one run of a baseline script printed. The scripts print pgbench's summary lines
+/// (no per-transaction log), so there is an average latency and no percentiles.
+struct BaselineRun {
     clients: usize,
     tps: f64,
-    transactions: u64,
-    latencies_us: Vec<u64>,
+    transactions: Option<u64>,
+    latency_avg_ms: f64,
+    /// `rush.sh`'s oversell check, when it printed one.
+    check: Option<SoldCheck>,
 }
 
-impl PgbenchResult {
-    fn ms(&self, q: f64) -> f64 {
-        percentile_ms(&self.latencies_us, q)
-    }
+/// A baseline run, or why there is none (directory missing, script failed, output not
+/// understood): reported in place of the figures, never replaced by something else.
+type Baseline = Result<BaselineRun, String>;
 
-    /// Bookings per second: transactions that found no 2 free seats (the tail of a
-    /// sell-out, or both picked rows locked by others) write nothing and do not count.
-    fn bookings_rate(&self, inventory: &Inventory) -> f64 {
-        if self.transactions == 0 {
-            return f64::NAN;
+impl BaselineRun {
+    /// Bookings per second: transactions that found no 2 free seats write nothing and do
+    /// not count.
+    fn bookings_rate(&self) -> f64 {
+        match (&self.check, self.transactions) {
+            (Some(check), Some(t)) if t > 0 => {
+                self.tps * (check.bookings as f64 / t as f64).min(1.0)
+            }
+            _ => self.tps,
         }
-        self.tps * (inventory.confirmed as f64 / self.transactions as f64).min(1.0)
     }
 }
 
-enum Limit {
-    Seconds(u64),
-    Transactions(u64),
+/// `rush.sh`'s last line: `bookings=… tickets=… seats_sold=… double_sold=…`.
+struct SoldCheck {
+    line: String,
+    bookings: i64,
+    tickets: i64,
+    seats_sold: i64,
+    double_sold: i64,
 }
 
-fn pgbench_binary() -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path().join("bin/pgbench"))
-        .filter(|p| p.exists())
-        .collect();
-    found.sort();
-    found.pop().or_else(|| {
-        Command::new("sh")
-            .args(["-c", "command -v pgbench"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+impl SoldCheck {
+    fn parse(line: &str) -> Option<Self> {
+        let mut fields = HashMap::new();
+        for pair in line.split_whitespace() {
+            let (k, v) = pair.split_once('=')?;
+            fields.insert(k, v.parse::<i64>().ok()?);
+        }
+        Some(Self {
+            line: line.trim().to_owned(),
+            bookings: *fields.get("bookings")?,
+            tickets: *fields.get("tickets")?,
+            seats_sold: *fields.get("seats_sold")?,
+            double_sold: *fields.get("double_sold")?,
+        })
+    }
+
+    /// No seat in two tickets, 2 tickets a booking, every ticket's seat marked sold.
+    fn sound(&self) -> bool {
+        self.double_sold == 0
+            && self.tickets == 2 * self.bookings
+            && self.seats_sold == self.tickets
+    }
+}
+
+/// Runs `<baselines>/<script> ARGS…` with `env` added, as it is, and reads what it prints.
+async fn run_baseline(
+    baselines: &Baselines,
+    script: &str,
+    clients: usize,
+    args: &[String],
+    env: &[(&str, String)],
+) -> Baseline {
+    if let Some(why) = &baselines.missing {
+        log(&format!("no baseline for {script}: {why}"));
+        return Err(why.clone());
+    }
+    let shown = env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain([script.to_owned()])
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    log(&format!("baseline: {shown} …"));
+    let mut cmd = Command::new("bash");
+    cmd.arg(baselines.dir.join(script))
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = match tokio::task::spawn_blocking(move || cmd.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(format!("`{script}` could not be started: {e}")),
+        Err(e) => return Err(format!("`{script}`: {e}")),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    for line in stdout.lines() {
+        log(&format!("{script}: {line}"));
+    }
+    if !output.status.success() {
+        let tail: Vec<&str> = stderr
+            .lines()
+            .chain(stdout.lines())
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        let tail = tail[tail.len().saturating_sub(3)..].join(" / ");
+        log(&format!("{script} failed ({}): {tail}", output.status));
+        return Err(format!("`{shown}` failed ({}): {tail}", output.status));
+    }
+    parse_baseline(&stdout, clients).map_err(|why| {
+        log(&format!("{script}: {why}"));
+        format!("`{shown}`: {why}")
     })
 }
 
-async fn pgbench(
-    bin: &Path,
-    fx: &Fixture,
-    tag: &str,
-    script: &str,
-    clients: usize,
-    limit: Limit,
-    vars: &[(&str, String)],
-) -> BoxResult<PgbenchResult> {
-    let dir = fx.work_dir.join(format!("pgbench-{tag}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let script_path = dir.join("script.sql");
-    std::fs::write(&script_path, script)?;
-    let mut cmd = Command::new(bin);
-    cmd.args(["-h", PG_HOST, "-p", &PG_PORT.to_string(), "-U", PG_USER])
-        .args(["-n", "-M", "prepared", "-c", &clients.to_string()])
-        .args(["-j", &clients.min(2).to_string()])
-        .arg("-f")
-        .arg(&script_path)
-        .arg("-l")
-        .arg(format!("--log-prefix={}", dir.join("tx").display()));
-    match limit {
-        Limit::Seconds(s) => cmd.args(["-T", &s.to_string()]),
-        Limit::Transactions(t) => cmd.args(["-t", &t.to_string()]),
+/// pgbench's `tps = …` (the last one: older pgbench printed the figure with connection time
+/// first), `latency average = … ms`, `number of transactions actually processed: N[/M]` and,
+/// from `rush.sh`, the oversell check.
+fn parse_baseline(stdout: &str, clients: usize) -> Result<BaselineRun, String> {
+    let value_after = |prefix: &str| {
+        stdout
+            .lines()
+            .rfind(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
     };
-    for (k, v) in vars {
-        cmd.args(["-D", &format!("{k}={v}")]);
-    }
-    cmd.arg(&fx.db_name).current_dir(&dir);
-    let output = tokio::task::spawn_blocking(move || cmd.output()).await??;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if !output.status.success() {
-        return Err(format!(
-            "pgbench {tag} failed: {}\n{stdout}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    let tps = stdout
+    let tps = value_after("tps = ")
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .ok_or("printed no `tps = …` line")?;
+    let latency_avg_ms = value_after("latency average = ")
+        .and_then(|v| v.strip_suffix("ms")?.trim().parse::<f64>().ok())
+        .ok_or("printed no `latency average = … ms` line")?;
+    let transactions = value_after("number of transactions actually processed:")
+        .and_then(|v| v.split('/').next()?.trim().parse::<u64>().ok());
+    let check = stdout
         .lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l["tps = ".len()..].split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .ok_or_else(|| format!("no tps in pgbench output:\n{stdout}"))?;
-    let transactions = stdout
-        .lines()
-        .find(|l| l.starts_with("number of transactions actually processed:"))
-        .and_then(|l| l.split(':').nth(1))
-        .and_then(|v| v.trim().split('/').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut latencies_us = Vec::new();
-    for entry in std::fs::read_dir(&dir)?.filter_map(|e| e.ok()) {
-        if entry.file_name().to_string_lossy().starts_with("tx") {
-            let text = std::fs::read_to_string(entry.path())?;
-            latencies_us.extend(
-                text.lines()
-                    .filter_map(|l| l.split_whitespace().nth(2))
-                    .filter_map(|v| v.parse::<u64>().ok()),
-            );
-        }
-    }
-    latencies_us.sort_unstable();
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(PgbenchResult {
+        .rfind(|l| l.starts_with("bookings="))
+        .and_then(SoldCheck::parse);
+    Ok(BaselineRun {
         clients,
         tps,
         transactions,
-        latencies_us,
+        latency_avg_ms,
+        check,
     })
 }
 
@@ -1963,6 +1996,7 @@ struct MachineReport {
     command: String,
     pg_version: String,
     pg_settings: String,
+    baselines: Baselines,
     server_env: String,
     total: Duration,
 }
@@ -2015,6 +2049,18 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         s,
         "| zouqin | release binary, default settings (DB pool 16), `ZOUQIN_IP_RATE_LIMIT=0`, `RUST_LOG=warn`; restarted for every scenario and rush run |"
     );
+    let _ = match &m.baselines.missing {
+        None => writeln!(
+            s,
+            "| baselines | {}: `browse.sh`, `rush.sh` (pgbench), run as they are; files sha256 {} |",
+            m.baselines.shown, m.baselines.fingerprint
+        ),
+        Some(why) => writeln!(
+            s,
+            "| baselines | **none: {}**; browse and rush have no baseline and no ratio in this run |",
+            cell(why)
+        ),
+    };
     let _ = writeln!(
         s,
         "| load average (1/5/15 min) | {} at the start, {} at the end (the 2 cores are shared with other work) |",
@@ -2061,45 +2107,61 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         let _ = writeln!(s, "`{BROWSE_QUERY}`, anonymous.\n");
         let _ = writeln!(
             s,
-            "| | clients | req/s | p50 ms | p95 ms | p99 ms | errors |"
+            "| | clients | req/s | latency avg ms | p50 ms | p95 ms | p99 ms | errors |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
         let _ = writeln!(
             s,
-            "| zouqin | {} | {} | {} | {} | {} | {} |",
+            "| zouqin | {} | {} | {} | {} | {} | {} | {} |",
             b.concurrency,
             f0(b.sample.rate()),
+            f1(b.sample.mean_ms()),
             f1(b.sample.ms(0.5)),
             f1(b.sample.ms(0.95)),
             f1(b.sample.ms(0.99)),
             b.sample.codes_text()
         );
         match &b.baseline {
-            Some(p) => {
+            Ok(p) => {
                 let _ = writeln!(
                     s,
-                    "| pgbench, the same SELECTs ({}) | {} | {} | {} | {} | {} | – |",
-                    b.baseline_note,
+                    "| baseline `browse.sh {} {}` | {} | {} | {} | – | – | – | – |",
+                    p.clients,
+                    b.baseline_secs,
                     p.clients,
                     f0(p.tps),
-                    f1(p.ms(0.5)),
-                    f1(p.ms(0.95)),
-                    f1(p.ms(0.99))
+                    f1(p.latency_avg_ms),
                 );
                 let _ = writeln!(
                     s,
-                    "| **zouqin / pgbench** | | **{}** | | | | |",
+                    "| **zouqin / baseline** | | **{}** | | | | | |",
                     pct(b.sample.rate() / p.tps)
                 );
             }
-            None => {
-                let _ = writeln!(s, "| pgbench | {} | | | | | |", b.baseline_note);
+            Err(why) => {
+                let _ = writeln!(
+                    s,
+                    "| baseline `browse.sh` | **none**: {} | | | | | | |",
+                    cell(why)
+                );
             }
+        }
+        let _ = writeln!(
+            s,
+            "\nBaseline: the shared `browse.sh`, as it is, on its own database (`zouqin_limit_browse`): pgbench runs one indexed join over 3 small tables (20 upcoming published performances with venue, center and a *stored* seat count; simple protocol), for {} s. It leaves out what zouqin's request does beyond that: HTTP, GraphQL parsing and validation, the auth layer, and counting the free inventory rows of each performance on the page. It prints tps and the average latency, no percentiles.",
+            b.baseline_secs
+        );
+        if let Err(why) = &b.baseline {
+            let _ = writeln!(
+                s,
+                "\n**No baseline in this run** ({}), so no ratio.",
+                cell(why)
+            );
         }
         if let Some(p) = &r.profile {
             let _ = writeln!(
                 s,
-                "\nStatements zouqin runs per browse request (its sqlx statement log): {} — {}; `{{ centers {{ code }} }}`: {}. The pgbench script runs the same statements with the ids of the current first page.",
+                "\nStatements zouqin runs per browse request (its sqlx statement log): {} — {}; `{{ centers {{ code }} }}`: {}.",
                 p.browse_statements.len(),
                 p.browse_statements
                     .iter()
@@ -2167,9 +2229,21 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         let _ = writeln!(s, "### rush\n\n{}", stamp(m));
         let _ = writeln!(
             s,
-            "One RESERVED performance of {} seats (100 rows × 200) per run, {} residents, each `bookSeats(quantity: 2, idempotencyKey)` once, until SOLD_OUT or {} s. Baseline (the database's ceiling): pgbench sells out a copy of the performance, 10,000 bookings of 2 seats, one SQL statement each (`FOR UPDATE SKIP LOCKED` pick, booking, seats, 2 tickets), at the same client count (capped by the free connections of the shared server). {}\n",
-            rush.capacity, rush.residents, rush.cap_secs, rush.pgbench_note
+            "One RESERVED performance of {} seats (100 rows × 200) per run, {} residents, each `bookSeats(quantity: 2, idempotencyKey)` once, until SOLD_OUT or {} s.\n\nBaseline: the shared `SEATS={} rush.sh CLIENTS`, as it is, on its own database (`zouqin_limit`), at the same client count (capped by the free connections of the shared server): pgbench books 2 seats per transaction in one statement (pick 2 free seats `FOR UPDATE SKIP LOCKED`, insert the booking, mark the seats, insert 2 tickets), {} / 2 / CLIENTS transactions per client, so {} or a few less bookings. It leaves out the performance's status and booking-window check, the per-resident limit, idempotency, the performance row lock and the writers' advisory lock, the NOTIFY of availability, and HTTP/GraphQL/JWT. It prints tps, the transactions, the average latency and its oversell check (`bookings=… tickets=… seats_sold=… double_sold=…`), no percentiles.\n",
+            rush.capacity,
+            rush.residents,
+            rush.cap_secs,
+            rush.capacity,
+            rush.capacity,
+            rush.capacity / 2
         );
+        if let Some(Err(why)) = rush.runs.first().map(|r| &r.baseline) {
+            let _ = writeln!(
+                s,
+                "**No baseline in this run** ({}), so no ratio.\n",
+                cell(why)
+            );
+        }
         let _ = writeln!(
             s,
             "| clients | sold out | bookings | wall | bookings/s | p50 ms | p95 ms | p99 ms | other outcomes | split pairs | peak RSS |"
@@ -2195,32 +2269,45 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         }
         let _ = writeln!(
             s,
-            "\n| clients | pgbench clients | pgbench bookings/s | pgbench p50 / p99 ms | **zouqin / pgbench** | oversell check (zouqin run) | oversell check (pgbench run) | CPU ms per booking: zouqin / PostgreSQL / load generator |"
+            "\n| clients | baseline clients | baseline transactions | baseline bookings/s | latency avg ms: zouqin / baseline | **zouqin / baseline** | oversell check (zouqin run) | oversell check (`rush.sh`) | CPU ms per booking: zouqin / PostgreSQL / load generator |"
         );
-        let _ = writeln!(s, "|---:|---:|---:|---|---:|---|---|---|");
+        let _ = writeln!(s, "|---:|---:|---:|---:|---|---:|---|---|---|");
         for run in &rush.runs {
-            let (pgb, ratio, pcheck) = match &run.baseline {
-                Some((p, inv)) => (
-                    (
-                        p.clients.to_string(),
-                        f0(p.bookings_rate(inv)),
-                        format!("{} / {}", f1(p.ms(0.5)), f1(p.ms(0.99))),
-                    ),
-                    pct(run.sample.rate() / p.bookings_rate(inv)),
-                    check_text(inv, inv.free < 2, None),
+            let (clients, transactions, rate, baseline_avg, ratio, check) = match &run.baseline {
+                Ok(p) => (
+                    p.clients.to_string(),
+                    p.transactions.map_or("–".to_owned(), |t| t.to_string()),
+                    f0(p.bookings_rate()),
+                    f1(p.latency_avg_ms),
+                    format!("**{}**", pct(run.sample.rate() / p.bookings_rate())),
+                    match &p.check {
+                        Some(c) => format!(
+                            "{}: `{}`",
+                            if c.sound() { "ok" } else { "**FAILED**" },
+                            c.line
+                        ),
+                        None => "**printed no check**".to_owned(),
+                    },
                 ),
-                None => (("–".into(), "–".into(), "–".into()), "–".into(), "–".into()),
+                Err(why) => {
+                    let none = "–".to_owned();
+                    let why = format!("none: {}", cell(why));
+                    (
+                        none.clone(),
+                        none.clone(),
+                        none.clone(),
+                        none.clone(),
+                        none,
+                        why,
+                    )
+                }
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | **{}** | {} | {} | {} / {} / {} |",
+                "| {} | {clients} | {transactions} | {rate} | {} / {baseline_avg} | {ratio} | {} | {check} | {} / {} / {} |",
                 run.concurrency,
-                pgb.0,
-                pgb.1,
-                pgb.2,
-                ratio,
-                check_text(&run.check, run.sold_out, Some(run.sample.ok)),
-                pcheck,
+                f1(run.sample.mean_ms()),
+                check_text(&run.check, run.sold_out, run.sample.ok),
                 f1(run.cpu_ms),
                 f1(run.pg_cpu_ms),
                 f1(run.gen_cpu_ms)
@@ -2267,8 +2354,13 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
     blocks
 }
 
-fn check_text(inv: &Inventory, sold_out: bool, responses: Option<u64>) -> String {
-    let agrees = responses.is_none_or(|n| n as i64 == inv.confirmed);
+/// Text for a table cell: no pipes or line breaks.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn check_text(inv: &Inventory, sold_out: bool, responses: u64) -> String {
+    let agrees = responses as i64 == inv.confirmed;
     let ok = inv.sound(sold_out) && agrees;
     format!(
         "{}: {} confirmed, {} live tickets, {} free; double-sold seats {}, partial bookings {}{}",
@@ -2281,7 +2373,7 @@ fn check_text(inv: &Inventory, sold_out: bool, responses: Option<u64>) -> String
         if agrees {
             String::new()
         } else {
-            format!(", but {} OK responses", responses.unwrap_or(0))
+            format!(", but {responses} OK responses")
         }
     )
 }
@@ -2293,17 +2385,27 @@ fn targets(m: &MachineReport, r: &Results) -> String {
     let mark = |ok: bool| if ok { "met" } else { "**missed**" };
     if let Some(rush) = &r.rush {
         if let Some(run) = rush.runs.iter().find(|x| x.concurrency == 32) {
-            if let Some((p, inv)) = &run.baseline {
-                let ceiling = p.bookings_rate(inv);
-                let ratio = run.sample.rate() / ceiling;
-                let _ = writeln!(
-                    s,
-                    "| rush at 32 clients ≥ 50% of the pgbench ceiling | {} ({} vs {} bookings/s) | {} |",
-                    pct(ratio),
-                    f1(run.sample.rate()),
-                    f0(ceiling),
-                    mark(ratio >= 0.5)
-                );
+            match &run.baseline {
+                Ok(p) => {
+                    let ceiling = p.bookings_rate();
+                    let ratio = run.sample.rate() / ceiling;
+                    let _ = writeln!(
+                        s,
+                        "| rush at 32 clients ≥ 50% of the `rush.sh` baseline | {} ({} vs {} bookings/s, baseline at {} clients) | {} |",
+                        pct(ratio),
+                        f1(run.sample.rate()),
+                        f0(ceiling),
+                        p.clients,
+                        mark(ratio >= 0.5)
+                    );
+                }
+                Err(why) => {
+                    let _ = writeln!(
+                        s,
+                        "| rush at 32 clients ≥ 50% of the `rush.sh` baseline | no baseline: {} | not measured |",
+                        cell(why)
+                    );
+                }
             }
             let p99 = run.sample.ms(0.99);
             let _ = writeln!(
@@ -2340,18 +2442,27 @@ fn targets(m: &MachineReport, r: &Results) -> String {
             mark(internal == 0)
         );
     }
-    if let Some(b) = &r.browse
-        && let Some(p) = &b.baseline
-    {
-        let ratio = b.sample.rate() / p.tps;
-        let _ = writeln!(
-            s,
-            "| browse ≥ 40% of pgbench | {} ({} vs {} req/s) | {} |",
-            pct(ratio),
-            f0(b.sample.rate()),
-            f0(p.tps),
-            mark(ratio >= 0.4)
-        );
+    if let Some(b) = &r.browse {
+        match &b.baseline {
+            Ok(p) => {
+                let ratio = b.sample.rate() / p.tps;
+                let _ = writeln!(
+                    s,
+                    "| browse ≥ 40% of the `browse.sh` baseline | {} ({} vs {} req/s) | {} |",
+                    pct(ratio),
+                    f0(b.sample.rate()),
+                    f0(p.tps),
+                    mark(ratio >= 0.4)
+                );
+            }
+            Err(why) => {
+                let _ = writeln!(
+                    s,
+                    "| browse ≥ 40% of the `browse.sh` baseline | no baseline: {} | not measured |",
+                    cell(why)
+                );
+            }
+        }
     }
     if let Some(st) = &r.storm {
         let ratio = st.browse_storm.ms(0.99) / st.browse_idle.ms(0.99);
