@@ -7,6 +7,7 @@ pub mod booking;
 pub mod catalog;
 pub mod extensions;
 pub mod loaders;
+pub mod operations;
 pub mod scheduling;
 pub mod subscription;
 pub mod types;
@@ -40,6 +41,8 @@ pub struct Services {
     pub settings: Settings,
     /// The booking service's per-instance state.
     pub bookings: crate::domain::booking::Booker,
+    /// Which access tokens are no longer good (deactivations, role and password changes).
+    pub revocations: crate::auth::revocation::Revocations,
 }
 
 /// All query fields.
@@ -49,6 +52,7 @@ pub struct Query(
     accounts::AccountQuery,
     allocations::AllocationQuery,
     booking::BookingQuery,
+    operations::OperationsQuery,
 );
 
 /// All mutation fields.
@@ -58,6 +62,7 @@ pub struct Mutation(
     scheduling::SchedulingMutation,
     allocations::AllocationMutation,
     booking::BookingMutation,
+    operations::OperationsMutation,
 );
 
 /// The schema type.
