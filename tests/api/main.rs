@@ -9,4 +9,5 @@ mod booking;
 mod faults;
 mod foundation;
 mod hardening;
+mod operations;
 mod scheduling;
