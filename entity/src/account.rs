@@ -17,16 +17,6 @@ pub struct Model {
     pub home_center_id: Option<i64>,
     pub active: bool,
     pub created_at: DateTimeUtc,
-    /// Access tokens issued under an older epoch are refused (see `auth::revocation`).
-    pub token_epoch: i64,
-    /// When `token_epoch` last changed.
-    pub token_epoch_at: Option<DateTimeUtc>,
-    /// The session (refresh family) whose older tokens the last epoch change kept.
-    pub epoch_kept_session: Option<String>,
-    /// The oldest epoch of `epoch_kept_session`'s tokens that stay valid.
-    pub epoch_kept_from: Option<i64>,
-    /// When the password was last changed or reset (login failures before it no longer count).
-    pub password_changed_at: Option<DateTimeUtc>,
 }
 
 /// No relations are declared: the domain layer joins explicitly where it needs to.

@@ -2,6 +2,7 @@
 //! GraphQL or of the rules that the domain layer applies.
 
 pub mod account;
+pub mod account_security;
 pub mod audit_entry;
 pub mod booking;
 pub mod center;

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use entity::account;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use entity::account_security;
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Statement};
 
 use super::Identity;
 use crate::error::AppResult;
@@ -51,22 +51,30 @@ pub struct TokenState {
 }
 
 impl TokenState {
-    /// The state of an account row.
-    pub fn of(account: &account::Model) -> Self {
+    /// The state of an account: whether it is active, and its security row (absent:
+    /// epoch 0, nothing kept).
+    pub fn of(active: bool, security: Option<&account_security::Model>) -> Self {
         Self {
-            active: account.active,
-            epoch: account.token_epoch,
-            kept_session: account.epoch_kept_session.clone(),
-            kept_from: account.epoch_kept_from,
+            active,
+            epoch: security.map_or(0, |s| s.token_epoch),
+            kept_session: security.and_then(|s| s.epoch_kept_session.clone()),
+            kept_from: security.and_then(|s| s.epoch_kept_from),
         }
     }
 
     /// Whether a token with this identity is still good.
     pub fn admits(&self, identity: &Identity) -> bool {
+        // Issued after every change this state knows of (the state is a moment old: an
+        // account reactivated since is inactive here, but its epoch was raised with it).
+        if identity.epoch > self.epoch {
+            return true;
+        }
+        // Deactivation raises the epoch too; an inactive account's current-epoch token can
+        // only come from a login that raced with the deactivation.
         if !self.active {
             return false;
         }
-        if identity.epoch >= self.epoch {
+        if identity.epoch == self.epoch {
             return true;
         }
         match (&self.kept_session, self.kept_from, &identity.session) {
@@ -121,36 +129,36 @@ impl std::fmt::Debug for Revocations {
     }
 }
 
-type Row = (i64, bool, i64, Option<String>, Option<i64>);
+/// The token state in a row of [`RECENT`] or [`ONE`].
+fn state_of(row: &QueryResult) -> AppResult<TokenState> {
+    Ok(TokenState {
+        active: row.try_get("", "active")?,
+        epoch: row.try_get::<Option<i64>>("", "token_epoch")?.unwrap_or(0),
+        kept_session: row.try_get("", "epoch_kept_session")?,
+        kept_from: row.try_get("", "epoch_kept_from")?,
+    })
+}
+
+/// The accounts whose epoch changed since `$1` (the index on `token_epoch_at`).
+const RECENT: &str = "SELECT s.account_id, a.active, s.token_epoch, s.epoch_kept_session, s.epoch_kept_from \
+     FROM account_security s JOIN account a ON a.id = s.account_id WHERE s.token_epoch_at > $1";
+
+/// One account's state, by primary key.
+const ONE: &str = "SELECT a.active, s.token_epoch, s.epoch_kept_session, s.epoch_kept_from \
+     FROM account a LEFT JOIN account_security s ON s.account_id = a.id WHERE a.id = $1";
 
 async fn load(conn: &DatabaseConnection) -> AppResult<HashMap<i64, TokenState>> {
-    let rows: Vec<Row> = account::Entity::find()
-        .select_only()
-        .columns([
-            account::Column::Id,
-            account::Column::Active,
-            account::Column::TokenEpoch,
-            account::Column::EpochKeptSession,
-            account::Column::EpochKeptFrom,
-        ])
-        .filter(account::Column::TokenEpochAt.gt(crate::domain::now() - window()))
-        .into_tuple()
-        .all(conn)
+    let since = crate::domain::now() - window();
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            RECENT,
+            [since.into()],
+        ))
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, active, epoch, kept_session, kept_from)| {
-            (
-                id,
-                TokenState {
-                    active,
-                    epoch,
-                    kept_session,
-                    kept_from,
-                },
-            )
-        })
-        .collect())
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "account_id")?, state_of(row)?)))
+        .collect()
 }
 
 impl Revocations {
@@ -217,10 +225,18 @@ impl Revocations {
                 .get(&identity.account_id)
                 .is_none_or(|state| state.admits(identity)));
         }
-        let row = account::Entity::find_by_id(identity.account_id)
-            .one(&self.inner.conn)
+        let conn = &self.inner.conn;
+        let row = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                conn.get_database_backend(),
+                ONE,
+                [identity.account_id.into()],
+            ))
             .await?;
-        Ok(row.is_none_or(|account| TokenState::of(&account).admits(identity)))
+        match row {
+            Some(row) => Ok(state_of(&row)?.admits(identity)),
+            None => Ok(true),
+        }
     }
 }
 
@@ -254,10 +270,25 @@ mod tests {
     }
 
     #[test]
-    fn a_deactivated_account_admits_nothing() {
-        let mut state = fresh();
+    fn a_deactivated_account_admits_no_token_it_knows_of() {
+        let mut state = fresh().bumped(None).bumped(None);
         state.active = false;
-        assert!(!state.admits(&token(5, "a")));
+        assert!(!state.admits(&token(2, "a")));
+        assert!(!state.admits(&token(0, "a")));
+    }
+
+    #[test]
+    fn a_token_newer_than_the_state_is_admitted_even_if_the_state_says_inactive() {
+        let mut deactivated = fresh().bumped(None);
+        deactivated.active = false;
+        assert!(
+            !deactivated.admits(&token(1, "a")),
+            "a token of the racing login"
+        );
+        assert!(
+            deactivated.admits(&token(2, "b")),
+            "issued after a reactivation"
+        );
     }
 
     #[test]

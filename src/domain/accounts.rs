@@ -79,7 +79,8 @@ pub struct Origin {
     pub ip_limit: u32,
 }
 
-/// The identity a token would carry for this account.
+/// The identity a token would carry for this account, outside any session and under
+/// token epoch 0 (an account whose tokens were never revoked); sessions fill in both.
 pub fn identity_of(account: &account::Model) -> Identity {
     Identity {
         account_id: account.id,
@@ -89,7 +90,7 @@ pub fn identity_of(account: &account::Model) -> Identity {
         } else {
             account.center_id
         },
-        epoch: account.token_epoch,
+        epoch: 0,
         session: None,
     }
 }
@@ -116,6 +117,7 @@ async fn open_session(
     .insert(conn)
     .await?;
     let identity = Identity {
+        epoch: super::administration::token_epoch(conn, account.id).await?,
         session: Some(family_id),
         ..identity_of(&account)
     };
@@ -255,7 +257,7 @@ pub async fn login(
             account.id,
             attempt_id,
             now,
-            account.password_changed_at,
+            super::administration::password_changed_at(conn, account.id).await?,
         )
         .await?
         && until > now
@@ -302,7 +304,7 @@ pub(crate) async fn password_attempt(
         account.id,
         attempt_id,
         now,
-        account.password_changed_at,
+        super::administration::password_changed_at(conn, account.id).await?,
     )
     .await?
         && until > now

@@ -24,11 +24,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::enums::Role;
-use entity::{account, center, password_reset, refresh_session};
-use sea_orm::sea_query::Expr;
+use entity::{account, account_security, center, password_reset, refresh_session};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 
@@ -159,20 +159,80 @@ async fn still_admin(conn: &impl ConnectionTrait, admin: Staff) -> AppResult<()>
     }
 }
 
-/// The columns that change when an account's token epoch is raised.
-fn epoch_columns(
-    update: sea_orm::UpdateMany<account::Entity>,
+/// The account's security row (absent: epoch 0, password never changed).
+async fn security(
+    conn: &impl ConnectionTrait,
+    account_id: i64,
+) -> AppResult<Option<account_security::Model>> {
+    Ok(account_security::Entity::find_by_id(account_id)
+        .one(conn)
+        .await?)
+}
+
+/// The account's current token epoch, for the tokens of a session opened now.
+pub async fn token_epoch(conn: &impl ConnectionTrait, account_id: i64) -> AppResult<i64> {
+    Ok(security(conn, account_id)
+        .await?
+        .map_or(0, |s| s.token_epoch))
+}
+
+/// When the account's password was last changed or reset, if ever.
+pub async fn password_changed_at(
+    conn: &impl ConnectionTrait,
+    account_id: i64,
+) -> AppResult<Option<DateTime<Utc>>> {
+    Ok(security(conn, account_id)
+        .await?
+        .and_then(|s| s.password_changed_at))
+}
+
+/// The account's token state, read in the caller's transaction after its row lock.
+async fn token_state(
+    conn: &impl ConnectionTrait,
+    account: &account::Model,
+) -> AppResult<TokenState> {
+    Ok(TokenState::of(
+        account.active,
+        security(conn, account.id).await?.as_ref(),
+    ))
+}
+
+/// Stores a raised token epoch (and, with `password_changed`, that the password changed at
+/// `at`).
+async fn save_epoch(
+    conn: &impl ConnectionTrait,
+    account_id: i64,
     state: &TokenState,
     at: DateTime<Utc>,
-) -> sea_orm::UpdateMany<account::Entity> {
-    update
-        .col_expr(account::Column::TokenEpoch, Expr::value(state.epoch))
-        .col_expr(account::Column::TokenEpochAt, Expr::value(at))
-        .col_expr(
-            account::Column::EpochKeptSession,
-            Expr::value(state.kept_session.clone()),
+    password_changed: bool,
+) -> AppResult<()> {
+    let mut row = account_security::ActiveModel {
+        account_id: Set(account_id),
+        token_epoch: Set(state.epoch),
+        token_epoch_at: Set(at),
+        epoch_kept_session: Set(state.kept_session.clone()),
+        epoch_kept_from: Set(state.kept_from),
+        password_changed_at: NotSet,
+    };
+    let mut columns = vec![
+        account_security::Column::TokenEpoch,
+        account_security::Column::TokenEpochAt,
+        account_security::Column::EpochKeptSession,
+        account_security::Column::EpochKeptFrom,
+    ];
+    if password_changed {
+        row.password_changed_at = Set(Some(at));
+        columns.push(account_security::Column::PasswordChangedAt);
+    }
+    account_security::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(account_security::Column::AccountId)
+                .update_columns(columns)
+                .to_owned(),
         )
-        .col_expr(account::Column::EpochKeptFrom, Expr::value(state.kept_from))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
 }
 
 /// Revokes the account's sessions (refresh families), all of them or all but `keep`.
@@ -248,12 +308,13 @@ pub async fn set_staff_role(
             return Ok(target);
         }
         let at = now();
-        let state = TokenState::of(&target).bumped(None);
-        epoch_columns(account::Entity::update_many(), &state, at)
+        let state = token_state(txn, &target).await?.bumped(None);
+        account::Entity::update_many()
             .col_expr(account::Column::Role, Expr::value(role))
             .filter(account::Column::Id.eq(target.id))
             .exec(txn)
             .await?;
+        save_epoch(txn, target.id, &state, at, false).await?;
         audit::record(
             txn,
             admin,
@@ -322,13 +383,13 @@ pub async fn deactivate(
 /// Deactivates `account`: inactive, epoch raised, every session and reset token void.
 async fn switch_off(conn: &impl ConnectionTrait, account: &account::Model) -> AppResult<()> {
     let at = now();
-    let mut state = TokenState::of(account).bumped(None);
-    state.active = false;
-    epoch_columns(account::Entity::update_many(), &state, at)
+    let state = token_state(conn, account).await?.bumped(None);
+    account::Entity::update_many()
         .col_expr(account::Column::Active, Expr::value(false))
         .filter(account::Column::Id.eq(account.id))
         .exec(conn)
         .await?;
+    save_epoch(conn, account.id, &state, at, false).await?;
     end_sessions(conn, account.id, None, at).await?;
     spend_resets(conn, account.id, at).await
 }
@@ -362,12 +423,12 @@ pub async fn issue_password_reset(
         spend_resets(txn, target.id, at).await?;
         let expires_at = at + RESET_TTL;
         password_reset::Entity::insert(password_reset::ActiveModel {
-            account_id: sea_orm::Set(target.id),
-            token_hash: sea_orm::Set(hash.clone()),
-            issued_by: sea_orm::Set(Some(admin.account_id)),
-            issued_at: sea_orm::Set(at),
-            expires_at: sea_orm::Set(expires_at),
-            spent_at: sea_orm::Set(None),
+            account_id: Set(target.id),
+            token_hash: Set(hash.clone()),
+            issued_by: Set(Some(admin.account_id)),
+            issued_at: Set(at),
+            expires_at: Set(expires_at),
+            spent_at: Set(None),
             ..Default::default()
         })
         .exec(txn)
@@ -458,13 +519,13 @@ async fn set_password(
     keep: Option<&str>,
     at: DateTime<Utc>,
 ) -> AppResult<()> {
-    let state = TokenState::of(account).bumped(keep);
-    epoch_columns(account::Entity::update_many(), &state, at)
+    let state = token_state(conn, account).await?.bumped(keep);
+    account::Entity::update_many()
         .col_expr(account::Column::PasswordHash, Expr::value(phc))
-        .col_expr(account::Column::PasswordChangedAt, Expr::value(at))
         .filter(account::Column::Id.eq(account.id))
         .exec(conn)
         .await?;
+    save_epoch(conn, account.id, &state, at, true).await?;
     end_sessions(conn, account.id, keep, at).await?;
     spend_resets(conn, account.id, at).await
 }
