@@ -108,6 +108,7 @@ impl Application {
             keys: TokenKeys::new(&key),
             settings: settings.clone(),
             bookings,
+            revocations: crate::auth::revocation::Revocations::start(database.conn.clone()),
         };
         let state = AppState {
             schema: graphql::build(Some(services.clone())),

@@ -39,6 +39,11 @@ pub enum Command {
     /// Create an account (for bootstrapping production). The password is read from
     /// ZOUQIN_PASSWORD or, when unset, from the first line of standard input — never argv.
     CreateAccount(CreateAccountArgs),
+    /// Set an account's password, to recover a center whose last admin is locked out. Ends
+    /// every session of the account and its login lockout; `--reactivate` also reactivates
+    /// a deactivated account. The password is read from ZOUQIN_PASSWORD or, when unset,
+    /// from the first line of standard input — never argv. Audited (no actor, via "cli").
+    ResetPassword(ResetPasswordArgs),
     /// Print the GraphQL schema (SDL) to standard output.
     ExportSchema,
 }
@@ -115,6 +120,20 @@ pub struct CreateAccountArgs {
     /// Display name (defaults to the part of the email before `@`).
     #[arg(long)]
     pub display_name: Option<String>,
+}
+
+/// `zouqin reset-password`.
+#[derive(Debug, Clone, Args)]
+pub struct ResetPasswordArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The account's login email.
+    #[arg(long)]
+    pub email: String,
+    /// Also reactivate the account if it was deactivated.
+    #[arg(long)]
+    pub reactivate: bool,
 }
 
 /// Settings of the HTTP server.

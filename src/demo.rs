@@ -14,6 +14,8 @@ use entity::{account, center, performance, seasonal_allocation, venue};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use crate::auth::{Caller, Identity, Staff, password};
+use crate::domain::accounts::{self, Email};
+use crate::domain::audit::Via;
 use crate::domain::season::{Season, shanghai};
 use crate::domain::venues::{self, Layout, NewVenue, RowSpec, SectionSpec};
 use crate::domain::{allocations, now, scheduling};
@@ -67,7 +69,7 @@ struct Counts {
 pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<String> {
     password::validate(admin_password, "ZOUQIN_DEMO_PASSWORD")?;
     let ids = seed_centers(conn).await?;
-    let (pinghu, jinshan, jiashan) = (ids[0], ids[1], ids[2]);
+    let (jinshan, jiashan) = (ids[1], ids[2]);
     let mut admins = Vec::new();
     let mut hash: Option<String> = None;
     for ((code, _, _), center_id) in CENTERS.iter().zip(&ids) {
@@ -79,7 +81,9 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
         performances: 0,
     };
 
-    let theatre = ensure_venue(conn, pinghu, &mut counts, || NewVenue {
+    let [pinghu_admin, jinshan_admin, jiashan_admin] = [admins[0], admins[1], admins[2]];
+
+    let theatre = ensure_venue(conn, pinghu_admin, &mut counts, || NewVenue {
         name: "平湖市文化馆剧场".to_owned(),
         address: "浙江省平湖市当湖街道 平湖市文化馆".to_owned(),
         kind: VenueKind::Theater,
@@ -90,7 +94,7 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
         shared_with: vec![],
     })
     .await?;
-    let gallery = ensure_venue(conn, pinghu, &mut counts, || NewVenue {
+    let gallery = ensure_venue(conn, pinghu_admin, &mut counts, || NewVenue {
         name: "平湖市文化馆展厅".to_owned(),
         address: "浙江省平湖市当湖街道 平湖市文化馆二楼".to_owned(),
         kind: VenueKind::Gallery,
@@ -98,7 +102,7 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
         shared_with: vec![],
     })
     .await?;
-    let river = ensure_venue(conn, pinghu, &mut counts, || NewVenue {
+    let river = ensure_venue(conn, pinghu_admin, &mut counts, || NewVenue {
         name: "山塘村界河龙舟赛场".to_owned(),
         address: "平湖市广陈镇山塘村与金山区廊下镇山塘村交界河段".to_owned(),
         kind: VenueKind::Outdoor,
@@ -106,7 +110,7 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
         shared_with: vec![jinshan, jiashan],
     })
     .await?;
-    let jinshan_theatre = ensure_venue(conn, jinshan, &mut counts, || NewVenue {
+    let jinshan_theatre = ensure_venue(conn, jinshan_admin, &mut counts, || NewVenue {
         name: "金山区文化馆剧场".to_owned(),
         address: "上海市金山区 金山区文化馆".to_owned(),
         kind: VenueKind::Theater,
@@ -117,7 +121,7 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
         shared_with: vec![],
     })
     .await?;
-    let jiashan_hall = ensure_venue(conn, jiashan, &mut counts, || NewVenue {
+    let jiashan_hall = ensure_venue(conn, jiashan_admin, &mut counts, || NewVenue {
         name: "嘉善县文化馆多功能厅".to_owned(),
         address: "浙江省嘉兴市嘉善县 嘉善县文化馆".to_owned(),
         kind: VenueKind::Hall,
@@ -125,8 +129,6 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
         shared_with: vec![],
     })
     .await?;
-
-    let [pinghu_admin, jinshan_admin, jiashan_admin] = [admins[0], admins[1], admins[2]];
 
     // The 2019 "Connecting with Shanghai" series: Jinshan sends Pinghu 2 sessions a quarter.
     for quarter in 1..=4 {
@@ -384,18 +386,15 @@ async fn ensure_admin(
                     phc
                 }
             };
-            account::ActiveModel {
-                email: Set(email),
-                password_hash: Set(phc),
-                display_name: Set(format!("{code} center admin")),
-                role: Set(Role::CenterAdmin),
-                center_id: Set(Some(center_id)),
-                home_center_id: Set(None),
-                active: Set(true),
-                created_at: Set(now()),
-                ..Default::default()
-            }
-            .insert(conn)
+            accounts::create_by_operator(
+                conn,
+                Via::Demo,
+                &Email::parse("email", &email)?,
+                &phc,
+                &format!("{code} center admin"),
+                Role::CenterAdmin,
+                center_id,
+            )
             .await?
             .id
         }
@@ -412,18 +411,20 @@ fn caller_of(staff: Staff) -> Caller {
         account_id: staff.account_id,
         role: staff.role,
         center_id: Some(staff.center_id),
+        epoch: 0,
+        session: None,
     })
 }
 
 async fn ensure_venue(
     conn: &DatabaseConnection,
-    center_id: i64,
+    owner: Staff,
     counts: &mut Counts,
     make: impl FnOnce() -> NewVenue,
 ) -> AppResult<venue::Model> {
     let input = make();
     let existing = venue::Entity::find()
-        .filter(venue::Column::CenterId.eq(center_id))
+        .filter(venue::Column::CenterId.eq(owner.center_id))
         .filter(venue::Column::Name.eq(input.name.as_str()))
         .one(conn)
         .await?;
@@ -431,7 +432,7 @@ async fn ensure_venue(
         return Ok(existing);
     }
     counts.venues += 1;
-    venues::create_for(conn, center_id, &input).await
+    venues::create_for(conn, owner, &input).await
 }
 
 async fn ensure_allocation(

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::domain::accounts::Origin;
+use crate::error::AppError;
 use crate::graphql;
 
 /// Most operations in one batched request.
@@ -71,20 +72,31 @@ fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
 }
 
 /// The identity in the `Authorization` header: none is anonymous, a bad one is an error.
-fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, &'static str> {
+/// A token that verifies is still refused when its account was deactivated or its
+/// session ended since ([`crate::auth::revocation`]); anonymous requests skip all of this.
+async fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, AppError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Caller::Anonymous);
     };
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or("the Authorization header must be `Bearer <access token>`")?;
-    state
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "the Authorization header must be `Bearer <access token>`".to_owned(),
+            )
+        })?;
+    let refused = || AppError::Unauthenticated("invalid or expired access token".to_owned());
+    let identity = state
         .services
         .keys
         .verify(token.trim())
-        .map(Caller::Account)
-        .map_err(|_| "invalid or expired access token")
+        .map_err(|_| refused())?;
+    if state.services.revocations.admits(&identity).await? {
+        Ok(Caller::Account(identity))
+    } else {
+        Err(refused())
+    }
 }
 
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
@@ -183,15 +195,20 @@ async fn execute(
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
-    ) {
+    )
+    .await
+    {
         Ok(caller) => caller,
-        Err(message) => {
-            let status = if media == Media::GraphqlResponse {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
+        Err(err) => {
+            let status = match (media, &err) {
+                (Media::Json, _) => StatusCode::OK,
+                (Media::GraphqlResponse, AppError::Unauthenticated(_)) => StatusCode::UNAUTHORIZED,
+                (Media::GraphqlResponse, _) => StatusCode::SERVICE_UNAVAILABLE,
             };
-            let mut response = error_body(status, message, "UNAUTHENTICATED");
+            if let AppError::Internal(detail) = &err {
+                tracing::error!(detail = %detail, "cannot check an access token");
+            }
+            let mut response = error_body(status, &err.message(), err.code());
             if media == Media::GraphqlResponse {
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -408,8 +425,9 @@ pub async fn graphql_ws(
                     let auth = ["Authorization", "authorization"]
                         .iter()
                         .find_map(|k| payload.get(k).and_then(|v| v.as_str()).map(str::to_owned));
-                    let caller =
-                        caller_from(&state, auth.as_deref()).map_err(async_graphql::Error::new)?;
+                    let caller = caller_from(&state, auth.as_deref())
+                        .await
+                        .map_err(|err| async_graphql::Error::new(err.message()))?;
                     Ok(request_data(&state, caller, ip))
                 })
                 .keepalive_timeout(Some(Duration::from_secs(60)))

@@ -25,6 +25,8 @@ pub enum Kind {
     Booking,
     /// `Ticket`.
     Ticket,
+    /// `AuditEntry`.
+    AuditEntry,
 }
 
 impl Kind {
@@ -39,10 +41,16 @@ impl Kind {
             Kind::SeasonalAllocation => "SeasonalAllocation",
             Kind::Booking => "Booking",
             Kind::Ticket => "Ticket",
+            Kind::AuditEntry => "AuditEntry",
         }
     }
 
-    const ALL: [Kind; 8] = [
+    /// The kind with this GraphQL type name.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    const ALL: [Kind; 9] = [
         Kind::Center,
         Kind::Account,
         Kind::Venue,
@@ -51,6 +59,7 @@ impl Kind {
         Kind::SeasonalAllocation,
         Kind::Booking,
         Kind::Ticket,
+        Kind::AuditEntry,
     ];
 }
 

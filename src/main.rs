@@ -53,6 +53,25 @@ async fn open(args: &DbArgs) -> Result<db::Database, String> {
     Ok(database)
 }
 
+/// The password for `create-account` and `reset-password`: `ZOUQIN_PASSWORD`, else the
+/// first line of standard input (never argv, where other users of the machine see it).
+/// The operator's password for `create-account` and `reset-password`: `ZOUQIN_PASSWORD`, else
+/// one line of stdin (never the command line).
+fn operator_password() -> Result<String, String> {
+    match config::account_password() {
+        Some(password) => Ok(password.expose().to_owned()),
+        None => {
+            eprintln!("password (one line on stdin):");
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+    }
+}
+
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => {
@@ -107,18 +126,7 @@ async fn run(command: Command) -> Result<(), String> {
                 "USHER" => entity::enums::Role::Usher,
                 other => return Err(format!("unknown role {other}")),
             };
-            let password = match config::account_password() {
-                Some(password) => password.expose().to_owned(),
-                None => {
-                    eprintln!("password (one line on stdin):");
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .lock()
-                        .read_line(&mut line)
-                        .map_err(|e| format!("cannot read the password: {e}"))?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
+            let password = operator_password()?;
             let database = open(&args.db).await?;
             let account = domain::accounts::create_account_cli(
                 &database.conn,
@@ -134,6 +142,28 @@ async fn run(command: Command) -> Result<(), String> {
                 "created account {} ({})",
                 account.email,
                 args.role.to_ascii_uppercase()
+            );
+            Ok(())
+        }
+        Command::ResetPassword(args) => {
+            let password = operator_password()?;
+            let database = open(&args.db).await?;
+            let account = domain::administration::reset_password_cli(
+                &database.conn,
+                &args.email,
+                password,
+                args.reactivate,
+            )
+            .await
+            .map_err(|e| format!("{}: {}", e.code(), e.message()))?;
+            println!(
+                "password of {} reset; every session ended{}",
+                account.email,
+                if account.active {
+                    ""
+                } else {
+                    " (the account is deactivated: add --reactivate to let it sign in)"
+                }
             );
             Ok(())
         }

@@ -2,11 +2,14 @@
 //! GraphQL or of the rules that the domain layer applies.
 
 pub mod account;
+pub mod account_security;
+pub mod audit_entry;
 pub mod booking;
 pub mod center;
 pub mod enums;
 pub mod inventory;
 pub mod login_attempt;
+pub mod password_reset;
 pub mod performance;
 pub mod refresh_session;
 pub mod resident_hold;

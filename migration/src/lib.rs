@@ -11,6 +11,9 @@ mod m20261128_000001_create_centers_and_accounts;
 mod m20261128_000002_create_venues_and_seats;
 mod m20261128_000003_create_allocations_and_performances;
 mod m20261128_000004_create_bookings_and_tickets;
+mod m20261129_000001_create_audit_entries;
+mod m20261129_000002_create_password_resets;
+mod m20261129_000003_create_account_security;
 
 /// Lists every migration in the order it runs.
 pub struct Migrator;
@@ -23,6 +26,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_venues_and_seats::Migration),
             Box::new(m20261128_000003_create_allocations_and_performances::Migration),
             Box::new(m20261128_000004_create_bookings_and_tickets::Migration),
+            Box::new(m20261129_000001_create_audit_entries::Migration),
+            Box::new(m20261129_000002_create_password_resets::Migration),
+            Box::new(m20261129_000003_create_account_security::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! edge builds once per request and every domain function receives explicitly.
 
 pub mod password;
+pub mod revocation;
 pub mod token;
 
 use base64::Engine;
@@ -29,6 +30,10 @@ pub struct Identity {
     pub role: Role,
     /// The staff member's center (None for residents).
     pub center_id: Option<i64>,
+    /// The account's token epoch when the token was issued (see [`revocation`]).
+    pub epoch: i64,
+    /// The login session (refresh family) the token belongs to, when it was issued for one.
+    pub session: Option<String>,
 }
 
 /// A staff member acting for its center, with its role checked.

@@ -39,6 +39,12 @@ pub struct Claims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+    /// The account's token epoch at issue; tokens of an older epoch are refused.
+    #[serde(default)]
+    pub ver: i64,
+    /// The login session (refresh family) the token was issued for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
 }
 
 /// The `role` claim uses the schema's spelling (`RESIDENT`, `CENTER_ADMIN`, `SCHEDULER`,
@@ -117,6 +123,8 @@ impl TokenKeys {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: super::random_token(16),
+            ver: identity.epoch,
+            sid: identity.session.clone(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("jwt encode: {e}")))?;
@@ -140,6 +148,8 @@ impl TokenKeys {
             account_id,
             role: claims.role,
             center_id: claims.center,
+            epoch: claims.ver,
+            session: claims.sid,
         })
     }
 }

@@ -9,11 +9,14 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 
+use super::audit::{self, Action, Actor, Via};
 use super::{now, text};
 use crate::auth::{self, Caller, Identity, password, token::TokenKeys};
 use crate::db::violates;
 use crate::error::{AppError, AppResult};
+use crate::ids::Kind;
 
 /// Failed logins that lock an account.
 pub const LOCKOUT_FAILURES: usize = 5;
@@ -76,7 +79,8 @@ pub struct Origin {
     pub ip_limit: u32,
 }
 
-/// The identity a token would carry for this account.
+/// The identity a token would carry for this account, outside any session and under
+/// token epoch 0 (an account whose tokens were never revoked); sessions fill in both.
 pub fn identity_of(account: &account::Model) -> Identity {
     Identity {
         account_id: account.id,
@@ -86,6 +90,8 @@ pub fn identity_of(account: &account::Model) -> Identity {
         } else {
             account.center_id
         },
+        epoch: 0,
+        session: None,
     }
 }
 
@@ -97,9 +103,10 @@ async fn open_session(
 ) -> AppResult<Session> {
     let now = now();
     let refresh_token = auth::random_token(32);
+    let family_id = family_id.unwrap_or_else(|| auth::random_token(16));
     refresh_session::ActiveModel {
         account_id: Set(account.id),
-        family_id: Set(family_id.unwrap_or_else(|| auth::random_token(16))),
+        family_id: Set(family_id.clone()),
         token_hash: Set(auth::token_hash(&refresh_token)),
         issued_at: Set(now),
         expires_at: Set(now + REFRESH_TTL),
@@ -109,7 +116,12 @@ async fn open_session(
     }
     .insert(conn)
     .await?;
-    let (access_token, expires_at) = keys.issue(&identity_of(&account), now)?;
+    let identity = Identity {
+        epoch: super::administration::token_epoch(conn, account.id).await?,
+        session: Some(family_id),
+        ..identity_of(&account)
+    };
+    let (access_token, expires_at) = keys.issue(&identity, now)?;
     Ok(Session {
         access_token,
         refresh_token,
@@ -182,7 +194,13 @@ async fn locked_until(
     account_id: i64,
     attempt_id: i64,
     now: DateTime<Utc>,
+    password_changed_at: Option<DateTime<Utc>>,
 ) -> AppResult<Option<DateTime<Utc>>> {
+    // Guesses against a password that has since been changed or reset no longer count.
+    let counted_since = match password_changed_at {
+        Some(changed) if changed > now - LOCKOUT_WINDOW => changed,
+        _ => now - LOCKOUT_WINDOW,
+    };
     let last_success: Option<i64> = login_attempt::Entity::find()
         .select_only()
         .column_as(login_attempt::Column::Id.max(), "max_id")
@@ -198,7 +216,7 @@ async fn locked_until(
         .filter(login_attempt::Column::AccountId.eq(account_id))
         .filter(login_attempt::Column::Kind.eq("LOGIN"))
         .filter(login_attempt::Column::Outcome.is_in(["FAILURE", "PENDING"]))
-        .filter(login_attempt::Column::AttemptedAt.gt(now - LOCKOUT_WINDOW))
+        .filter(login_attempt::Column::AttemptedAt.gt(counted_since))
         .filter(login_attempt::Column::Id.lt(attempt_id))
         .filter(login_attempt::Column::Id.gt(last_success.unwrap_or(0)))
         .order_by_asc(login_attempt::Column::AttemptedAt)
@@ -234,7 +252,14 @@ pub async fn login(
     let attempt_id = check_ip(conn, "LOGIN", account.as_ref().map(|a| a.id), origin).await?;
     let now = now();
     if let Some(account) = &account
-        && let Some(until) = locked_until(conn, account.id, attempt_id, now).await?
+        && let Some(until) = locked_until(
+            conn,
+            account.id,
+            attempt_id,
+            now,
+            super::administration::password_changed_at(conn, account.id).await?,
+        )
+        .await?
         && until > now
     {
         set_outcome(conn, attempt_id, "REFUSED").await?;
@@ -262,6 +287,41 @@ pub async fn login(
             Err(invalid())
         }
     }
+}
+
+/// Records a password check for `account` (other than a login: `changePassword`) as a
+/// login attempt, so it is limited like one: the per-IP limit and the account lockout
+/// apply (`RATE_LIMITED`). Settle it with [`settle_attempt`].
+pub(crate) async fn password_attempt(
+    conn: &DatabaseConnection,
+    account: &account::Model,
+    origin: &Origin,
+) -> AppResult<i64> {
+    let attempt_id = check_ip(conn, "LOGIN", Some(account.id), origin).await?;
+    let now = now();
+    if let Some(until) = locked_until(
+        conn,
+        account.id,
+        attempt_id,
+        now,
+        super::administration::password_changed_at(conn, account.id).await?,
+    )
+    .await?
+        && until > now
+    {
+        set_outcome(conn, attempt_id, "REFUSED").await?;
+        return Err(rate_limited(until, now));
+    }
+    Ok(attempt_id)
+}
+
+/// Records how a [`password_attempt`] ended.
+pub(crate) async fn settle_attempt(
+    conn: &DatabaseConnection,
+    attempt_id: i64,
+    ok: bool,
+) -> AppResult<()> {
+    set_outcome(conn, attempt_id, if ok { "SUCCESS" } else { "FAILURE" }).await
 }
 
 /// The validated fields of `registerResident`.
@@ -302,6 +362,14 @@ pub async fn register_resident(
             Role::Resident,
             None,
             Some(input.home_center_id),
+        )
+        .await?;
+        audit::record(
+            txn,
+            Actor::account(&account),
+            Action::AccountRegister,
+            (Kind::Account, account.id),
+            json!({}),
         )
         .await?;
         open_session(txn, keys, account, None).await
@@ -508,7 +576,7 @@ pub async fn create_staff(
     }
     let hash = password::hash(input.password).await?;
     crate::write_txn!(conn, |txn| {
-        insert_account(
+        let account = insert_account(
             txn,
             &input.email,
             &hash,
@@ -517,7 +585,16 @@ pub async fn create_staff(
             Some(admin.center_id),
             None,
         )
-        .await
+        .await?;
+        audit::record(
+            txn,
+            admin,
+            Action::AccountCreate,
+            (Kind::Account, account.id),
+            json!({ "role": auth::role_name(input.role) }),
+        )
+        .await?;
+        Ok(account)
     })
 }
 
@@ -555,13 +632,47 @@ pub async fn create_account_cli(
         display.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("staff")),
     )?;
     let hash = password::hash(password_text).await?;
-    let (center_id, home) = if role == Role::Resident {
-        (None, Some(center.id))
+    create_by_operator(conn, Via::Cli, &email, &hash, &name, role, center.id).await
+}
+
+/// Creates an account for the operator (the command line or the demo loader: no account
+/// acts), with a password already hashed; audited as `account.create` with the actor null
+/// and `details.via` saying which. `center_id` is a staff member's center or a resident's
+/// home center.
+pub async fn create_by_operator(
+    conn: &DatabaseConnection,
+    via: Via,
+    email: &Email,
+    password_hash: &str,
+    display_name: &str,
+    role: Role,
+    center_id: i64,
+) -> AppResult<account::Model> {
+    let (staff_center, home) = if role == Role::Resident {
+        (None, Some(center_id))
     } else {
-        (Some(center.id), None)
+        (Some(center_id), None)
     };
     crate::write_txn!(conn, |txn| {
-        insert_account(txn, &email, &hash, &name, role, center_id, home).await
+        let account = insert_account(
+            txn,
+            email,
+            password_hash,
+            display_name,
+            role,
+            staff_center,
+            home,
+        )
+        .await?;
+        audit::record(
+            txn,
+            Actor::operator(via, staff_center),
+            Action::AccountCreate,
+            (Kind::Account, account.id),
+            json!({ "role": auth::role_name(role) }),
+        )
+        .await?;
+        Ok(account)
     })
 }
 

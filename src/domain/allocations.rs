@@ -11,12 +11,15 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
+use serde_json::json;
 
+use super::audit::{self, Action};
 use super::now;
 use super::season::Season;
 use crate::auth::{Caller, Staff};
 use crate::db::{self, violates};
 use crate::error::{AppError, AppResult};
+use crate::ids::Kind;
 
 /// A validated `proposeAllocation` input.
 #[derive(Debug, Clone)]
@@ -97,7 +100,7 @@ pub async fn propose_as(
         Some(note) => Some(super::text("note", note, 2000)?),
     };
     crate::write_txn!(conn, |txn| {
-        allocation::ActiveModel {
+        let proposed = allocation::ActiveModel {
             year: Set(p.season.year),
             quarter: Set(p.season.quarter as i32),
             provider_center_id: Set(p.provider_center_id),
@@ -121,7 +124,9 @@ pub async fn propose_as(
             } else {
                 err.into()
             }
-        })
+        })?;
+        audit::record(txn, staff, Action::AllocationPropose, (Kind::SeasonalAllocation, proposed.id), json!({ "year": p.season.year, "quarter": p.season.quarter, "quota": p.performance_quota })).await?;
+        Ok(proposed)
     })
 }
 
@@ -150,13 +155,15 @@ pub async fn respond_as(
             "only the other party answers a proposal".to_owned(),
         ));
     }
-    let to = if accept {
-        AllocationStatus::Accepted
+    let (to, action) = if accept {
+        (AllocationStatus::Accepted, Action::AllocationAccept)
     } else {
-        AllocationStatus::Declined
+        (AllocationStatus::Declined, Action::AllocationDecline)
     };
     transition(
         conn,
+        staff,
+        action,
         id,
         &[AllocationStatus::Proposed],
         to,
@@ -203,6 +210,14 @@ pub async fn withdraw(
                 "only a proposed allocation, or an accepted one with no session scheduled, can be withdrawn",
             ));
         }
+        audit::record(
+            txn,
+            staff,
+            Action::AllocationWithdraw,
+            (Kind::SeasonalAllocation, id),
+            json!({}),
+        )
+        .await?;
         db::found(
             allocation::Entity::find_by_id(id).one(txn).await?,
             "seasonal allocation",
@@ -212,6 +227,8 @@ pub async fn withdraw(
 
 async fn transition(
     conn: &DatabaseConnection,
+    staff: Staff,
+    action: Action,
     id: i64,
     from: &[AllocationStatus],
     to: AllocationStatus,
@@ -228,6 +245,14 @@ async fn transition(
         if changed.rows_affected != 1 {
             return Err(AppError::conflict(refusal));
         }
+        audit::record(
+            txn,
+            staff,
+            action,
+            (Kind::SeasonalAllocation, id),
+            json!({}),
+        )
+        .await?;
         db::found(
             allocation::Entity::find_by_id(id).one(txn).await?,
             "seasonal allocation",

@@ -5,11 +5,14 @@ use entity::enums::{Role, TicketStatus};
 use entity::{performance, ticket};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use serde_json::json;
 
+use super::audit::{self, Action};
 use super::booking::normalise_code;
 use super::now;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
+use crate::ids::Kind;
 
 /// A ticket by id, for its holder and its host center's staff (`node(id:)`): anonymous callers
 /// are `UNAUTHENTICATED`, as for `ticket(code:)` and `booking(id:)`; anyone else `NOT_FOUND`.
@@ -94,19 +97,32 @@ pub async fn check_in(
     }
     // The conditional update is the guard: two ushers scanning at once, on any instances,
     // change the row once; the other sees ALREADY_CHECKED_IN.
-    let changed = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::CheckedIn))
-        .col_expr(ticket::Column::CheckedInAt, Expr::value(now))
-        .col_expr(ticket::Column::CheckedInBy, Expr::value(staff.account_id))
-        .filter(ticket::Column::Id.eq(ticket.id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Valid))
-        .exec(conn)
-        .await?;
-    let current = ticket::Entity::find_by_id(ticket.id)
-        .one(conn)
-        .await?
-        .ok_or(AppError::NotFound("ticket"))?;
-    if changed.rows_affected == 1 {
+    let (changed, current) = crate::write_txn!(conn, |txn| {
+        let changed = ticket::Entity::update_many()
+            .col_expr(ticket::Column::Status, Expr::value(TicketStatus::CheckedIn))
+            .col_expr(ticket::Column::CheckedInAt, Expr::value(now))
+            .col_expr(ticket::Column::CheckedInBy, Expr::value(staff.account_id))
+            .filter(ticket::Column::Id.eq(ticket.id))
+            .filter(ticket::Column::Status.eq(TicketStatus::Valid))
+            .exec(txn)
+            .await?;
+        if changed.rows_affected == 1 {
+            audit::record(
+                txn,
+                staff,
+                Action::TicketCheckIn,
+                (Kind::Ticket, ticket.id),
+                json!({ "performanceId": crate::ids::encode(Kind::Performance, perf.id) }),
+            )
+            .await?;
+        }
+        let current = ticket::Entity::find_by_id(ticket.id)
+            .one(txn)
+            .await?
+            .ok_or(AppError::NotFound("ticket"))?;
+        Ok((changed.rows_affected == 1, current))
+    })?;
+    if changed {
         return Ok(current);
     }
     match current.status {

@@ -3,7 +3,9 @@
 //! that names the broken rule.
 
 pub mod accounts;
+pub mod administration;
 pub mod allocations;
+pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod checkin;

@@ -14,12 +14,15 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     QueryFilter, Set, Statement,
 };
+use serde_json::json;
 
+use super::audit::{self, Action};
 use super::season::Season;
 use super::{allocations, now, text, venues};
 use crate::auth::{Caller, Staff};
 use crate::db;
 use crate::error::{AppError, AppResult};
+use crate::ids::{self, Kind};
 use crate::realtime::{AvailabilityEvent, Realtime};
 
 /// Default number of tickets one resident may hold for a performance.
@@ -77,6 +80,27 @@ pub struct PerformanceChanges {
     pub booking_opens_at: Option<DateTime<Utc>>,
     /// Booking window close.
     pub booking_closes_at: Option<DateTime<Utc>>,
+}
+
+impl PerformanceChanges {
+    /// The fields this update sets, for its audit entry.
+    fn audit_details(&self) -> serde_json::Value {
+        let set = |name: &str, present: bool| present.then(|| name.to_owned());
+        let fields: Vec<String> = [
+            set("title", self.title.is_some()),
+            set("description", self.description.is_some()),
+            set("startsAt", self.starts_at.is_some()),
+            set("endsAt", self.ends_at.is_some()),
+            set("priceCents", self.price_cents.is_some()),
+            set("perResidentLimit", self.per_resident_limit.is_some()),
+            set("bookingOpensAt", self.booking_opens_at.is_some()),
+            set("bookingClosesAt", self.booking_closes_at.is_some()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        json!({ "fields": fields })
+    }
 }
 
 struct Checked {
@@ -351,7 +375,7 @@ pub async fn schedule_as(
         if let Some(allocation) = &allocation {
             allocations::take_slot(txn, allocation.id).await?;
         }
-        Ok(performance::ActiveModel {
+        let perf = performance::ActiveModel {
             venue_id: Set(venue.id),
             host_center_id: Set(staff.center_id),
             origin_center_id: Set(origin_center_id),
@@ -375,7 +399,16 @@ pub async fn schedule_as(
             ..Default::default()
         }
         .insert(txn)
-        .await?)
+        .await?;
+        audit::record(
+            txn,
+            staff,
+            Action::PerformanceSchedule,
+            (Kind::Performance, perf.id),
+            json!({ "title": perf.title, "venueId": ids::encode(Kind::Venue, venue.id) }),
+        )
+        .await?;
+        Ok(perf)
     })
 }
 
@@ -487,6 +520,14 @@ pub async fn update(
                 "the performance changed meanwhile; try again",
             ));
         }
+        audit::record(
+            txn,
+            staff,
+            Action::PerformanceUpdate,
+            (Kind::Performance, id),
+            changes.audit_details(),
+        )
+        .await?;
         db::found(
             performance::Entity::find_by_id(id).one(txn).await?,
             "performance",
@@ -583,6 +624,14 @@ pub async fn publish_as(
             ));
         }
         create_inventory(txn, id, &venue).await?;
+        audit::record(
+            txn,
+            staff,
+            Action::PerformancePublish,
+            (Kind::Performance, id),
+            json!({}),
+        )
+        .await?;
         db::found(
             performance::Entity::find_by_id(id).one(txn).await?,
             "performance",
@@ -666,6 +715,14 @@ pub async fn cancel(
         if let Some(allocation_id) = current.allocation_id {
             allocations::release_slot(txn, allocation_id).await?;
         }
+        audit::record(
+            txn,
+            staff,
+            Action::PerformanceCancel,
+            (Kind::Performance, id),
+            json!({ "reason": reason }),
+        )
+        .await?;
         db::found(
             performance::Entity::find_by_id(id).one(txn).await?,
             "performance",

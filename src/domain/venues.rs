@@ -6,11 +6,14 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set,
 };
+use serde_json::json;
 
+use super::audit::{self, Action};
 use super::{now, text};
-use crate::auth::Caller;
+use crate::auth::{Caller, Staff};
 use crate::db::violates;
 use crate::error::{AppError, AppResult};
+use crate::ids::Kind;
 
 /// Most seats or places one venue may have.
 pub const MAX_CAPACITY: i32 = 100_000;
@@ -219,15 +222,16 @@ pub async fn create(
             ));
         }
     }
-    create_for(conn, staff.center_id, &input).await
+    create_for(conn, staff, &input).await
 }
 
-/// Creates a venue for `center_id` (also used by the demo loader).
+/// Creates a venue for `staff`'s center (also used by the demo loader).
 pub async fn create_for(
     conn: &DatabaseConnection,
-    center_id: i64,
+    staff: Staff,
     input: &NewVenue,
 ) -> AppResult<venue::Model> {
+    let center_id = staff.center_id;
     let seating = match input.layout {
         Layout::Reserved(_) => SeatingMode::Reserved,
         Layout::GeneralAdmission(_) => SeatingMode::GeneralAdmission,
@@ -267,6 +271,14 @@ pub async fn create_for(
         if let Layout::Reserved(sections) = &input.layout {
             insert_seats(txn, venue.id, sections).await?;
         }
+        audit::record(
+            txn,
+            staff,
+            Action::VenueCreate,
+            (Kind::Venue, venue.id),
+            json!({ "name": venue.name }),
+        )
+        .await?;
         Ok(venue)
     })
 }

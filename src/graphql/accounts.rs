@@ -1,14 +1,12 @@
 //! Accounts: `me`, registration, login, token refresh, logout, staff creation.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use entity::account;
-use sea_orm::ConnectionTrait;
 
 use super::types::{Account, AuthPayload, Role};
 use super::{caller, services};
-use crate::auth::{Caller, password};
+use crate::auth::password;
 use crate::domain::accounts::{self, Email, NewResident, NewStaff, Origin};
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::ids::{Kind, decode};
 
 /// `registerResident` input.
@@ -37,29 +35,12 @@ pub struct CreateStaffInput {
     pub role: Role,
 }
 
-fn origin(ctx: &Context<'_>) -> Origin {
+/// Where the request came from (for the per-IP limits).
+pub(crate) fn origin(ctx: &Context<'_>) -> Origin {
     ctx.data_opt::<Origin>().cloned().unwrap_or(Origin {
         ip: "unknown".to_owned(),
         ip_limit: 0,
     })
-}
-
-/// An account the caller may see: itself, or one of its own center's staff (staff only).
-pub async fn visible_account(
-    conn: &impl ConnectionTrait,
-    caller: &Caller,
-    id: i64,
-) -> AppResult<account::Model> {
-    let account = accounts::find(conn, id)
-        .await?
-        .ok_or(AppError::NotFound("account"))?;
-    let own = caller.account_id() == Some(id);
-    let same_center = caller.staff_center().is_some() && caller.staff_center() == account.center_id;
-    if own || same_center {
-        Ok(account)
-    } else {
-        Err(AppError::NotFound("account"))
-    }
 }
 
 /// Account queries.

@@ -222,7 +222,10 @@ impl CatalogQuery {
                 crate::domain::checkin::visible_ticket(db, caller, row).await?,
             ))),
             Kind::Account => Some(Node::Account(Account::from(
-                super::accounts::visible_account(db, caller, row).await?,
+                crate::domain::administration::visible(db, caller, row).await?,
+            ))),
+            Kind::AuditEntry => Some(Node::AuditEntry(super::operations::AuditEntry(
+                crate::domain::audit::visible(db, caller, row).await?,
             ))),
         };
         node.map(Some)

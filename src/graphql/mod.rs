@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod extensions;
 pub mod limits;
 pub mod loaders;
+pub mod operations;
 pub mod scheduling;
 pub mod subscription;
 pub mod types;
@@ -38,6 +39,8 @@ pub struct Services {
     pub settings: Settings,
     /// The booking service's per-instance state.
     pub bookings: crate::domain::booking::Booker,
+    /// Which access tokens are no longer good (deactivations, role and password changes).
+    pub revocations: crate::auth::revocation::Revocations,
 }
 
 /// All query fields.
@@ -47,6 +50,7 @@ pub struct Query(
     accounts::AccountQuery,
     allocations::AllocationQuery,
     booking::BookingQuery,
+    operations::OperationsQuery,
 );
 
 /// All mutation fields.
@@ -56,6 +60,7 @@ pub struct Mutation(
     scheduling::SchedulingMutation,
     allocations::AllocationMutation,
     booking::BookingMutation,
+    operations::OperationsMutation,
 );
 
 /// The schema type.

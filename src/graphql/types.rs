@@ -160,6 +160,8 @@ pub enum Node {
     Booking(Booking),
     /// A ticket.
     Ticket(Ticket),
+    /// An audit log entry.
+    AuditEntry(super::operations::AuditEntry),
 }
 
 async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center> {
@@ -248,6 +250,10 @@ impl Account {
     }
     async fn role(&self) -> Role {
         self.0.role.into()
+    }
+    /// False once deactivated: the account can no longer sign in.
+    async fn active(&self) -> bool {
+        self.0.active
     }
     /// The staff member's center.
     async fn center(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Center>> {

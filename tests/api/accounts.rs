@@ -1225,16 +1225,16 @@ async fn another_centers_admin_never_sees_an_email_whole() {
 // ---------------------------------------------------------------------------------------
 // The command line.
 
-struct CliRun {
+pub(crate) struct CliRun {
     /// The exit code (None when killed by a signal).
-    code: Option<i32>,
-    success: bool,
-    stdout: String,
-    stderr: String,
+    pub(crate) code: Option<i32>,
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs the built `zouqin` binary with `args`, `env`, and `stdin` piped in.
-async fn zouqin_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CliRun {
+pub(crate) async fn zouqin_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> CliRun {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();

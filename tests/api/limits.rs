@@ -261,6 +261,16 @@ async fn fragments_that_spread_each_other_are_a_validation_failure() {
 const CONNECTIONS: &[(&str, &str, &str)] = &[
     (
         "Query",
+        "auditLog",
+        "query($n: Int) { auditLog(ARG: $n) { totalCount } }",
+    ),
+    (
+        "Query",
+        "centerAccounts",
+        "query($n: Int) { centerAccounts(ARG: $n) { totalCount } }",
+    ),
+    (
+        "Query",
         "performances",
         "query($n: Int) { performances(ARG: $n) { totalCount } }",
     ),

@@ -11,5 +11,6 @@ mod faults;
 mod foundation;
 mod hardening;
 mod limits;
+mod operations;
 mod rules;
 mod scheduling;
