@@ -97,6 +97,12 @@ impl Application {
         let realtime = Realtime::start(&database).await;
         let bookings = crate::domain::booking::Booker::new(database.pg_pool.clone());
         bookings.follow(&realtime);
+        tokio::spawn(crate::domain::no_shows::sweep(
+            database.conn.clone(),
+            settings.no_shows.policy(),
+            settings.no_shows.sweep_every(),
+            realtime.closing(),
+        ));
         let services = Services {
             db: database.conn.clone(),
             realtime,
@@ -180,6 +186,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
+        .route("/reports/exchange.csv", get(crate::reports::exchange_csv))
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))

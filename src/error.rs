@@ -55,6 +55,12 @@ pub enum AppError {
         /// Seconds until a new attempt may succeed.
         retry_after_seconds: i64,
     },
+    /// `BOOKING_SUSPENDED`: the resident may not book or join a waiting list now, after
+    /// repeated no-shows.
+    BookingSuspended {
+        /// When the suspension ends.
+        until: DateTime<Utc>,
+    },
     /// `INTERNAL`: anything else. The detail is logged, never shown.
     Internal(String),
 }
@@ -94,6 +100,7 @@ impl AppError {
             Self::BookingClosed(_) => "BOOKING_CLOSED",
             Self::AlreadyCheckedIn { .. } => "ALREADY_CHECKED_IN",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::BookingSuspended { .. } => "BOOKING_SUSPENDED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -112,6 +119,10 @@ impl AppError {
             Self::SeatUnavailable { .. } => "seats are no longer available".to_owned(),
             Self::AlreadyCheckedIn { .. } => "ticket already checked in".to_owned(),
             Self::RateLimited { .. } => "too many attempts; try again later".to_owned(),
+            Self::BookingSuspended { until } => format!(
+                "booking is suspended after repeated no-shows until {}",
+                crate::domain::season::local_rfc3339(*until)
+            ),
             Self::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -163,6 +174,9 @@ impl ErrorExtensions for AppError {
                 Self::RateLimited {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
+                Self::BookingSuspended { until } => {
+                    ext.set("until", crate::domain::season::local_rfc3339(*until))
+                }
                 _ => {}
             }
         })

@@ -58,7 +58,8 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     best.map(|(_, kind)| kind)
 }
 
-fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
+/// A JSON body `{"errors": [{message, extensions: {code}}]}` with `status`.
+pub(crate) fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
     (
         status,
         [(
@@ -71,7 +72,7 @@ fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
 }
 
 /// The identity in the `Authorization` header: none is anonymous, a bad one is an error.
-fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, &'static str> {
+pub(crate) fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, &'static str> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Caller::Anonymous);
     };

@@ -3,10 +3,12 @@
 
 pub mod account;
 pub mod booking;
+pub mod booking_suspension;
 pub mod center;
 pub mod enums;
 pub mod inventory;
 pub mod login_attempt;
+pub mod no_show;
 pub mod performance;
 pub mod refresh_session;
 pub mod resident_hold;

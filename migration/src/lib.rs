@@ -11,6 +11,8 @@ mod m20261128_000001_create_centers_and_accounts;
 mod m20261128_000002_create_venues_and_seats;
 mod m20261128_000003_create_allocations_and_performances;
 mod m20261128_000004_create_bookings_and_tickets;
+mod m20261129_000005_record_no_shows;
+mod m20261129_000006_index_exchange_report;
 
 /// Lists every migration in the order it runs.
 pub struct Migrator;
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_venues_and_seats::Migration),
             Box::new(m20261128_000003_create_allocations_and_performances::Migration),
             Box::new(m20261128_000004_create_bookings_and_tickets::Migration),
+            Box::new(m20261129_000005_record_no_shows::Migration),
+            Box::new(m20261129_000006_index_exchange_report::Migration),
         ]
     }
 }

@@ -7,6 +7,8 @@ pub mod allocations;
 pub mod booking;
 pub mod catalog;
 pub mod checkin;
+pub mod exchange_report;
+pub mod no_shows;
 pub mod scheduling;
 pub mod season;
 pub mod venues;

@@ -6,6 +6,7 @@ pub mod allocations;
 pub mod booking;
 pub mod catalog;
 pub mod extensions;
+pub mod ledger;
 pub mod limits;
 pub mod loaders;
 pub mod scheduling;
@@ -47,6 +48,7 @@ pub struct Query(
     accounts::AccountQuery,
     allocations::AllocationQuery,
     booking::BookingQuery,
+    ledger::LedgerQuery,
 );
 
 /// All mutation fields.
@@ -56,6 +58,7 @@ pub struct Mutation(
     scheduling::SchedulingMutation,
     allocations::AllocationMutation,
     booking::BookingMutation,
+    ledger::LedgerMutation,
 );
 
 /// The schema type.

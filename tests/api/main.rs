@@ -9,5 +9,6 @@ mod booking;
 mod faults;
 mod foundation;
 mod hardening;
+mod ledger;
 mod limits;
 mod scheduling;
