@@ -22,8 +22,6 @@ use crate::error::{AppError, AppResult};
 
 mod history;
 
-pub use history::RESIDENT_EMAIL_DOMAIN;
-
 /// Password of the demo admins when `serve --demo` runs without ZOUQIN_DEMO_PASSWORD.
 pub const DEFAULT_PASSWORD: &str = "zouqin-demo-2019";
 

@@ -46,7 +46,7 @@ const RESIDENTS: [(usize, &str, &str); 3] = [
     (600, "jiashan", "嘉善居民"),
 ];
 /// Where the synthetic residents' emails end.
-pub const RESIDENT_EMAIL_DOMAIN: &str = "history.zouqin.example";
+pub(super) const RESIDENT_EMAIL_DOMAIN: &str = "history.zouqin.example";
 /// Rows per multi-row INSERT (at most 9 columns: well under both databases' parameter limits).
 const CHUNK: usize = 400;
 

@@ -128,13 +128,7 @@ pub async fn sweep(
             _ = closing.wait_for(|closed| *closed) => return,
         }
         if let Err(err) = mark_due(&conn, &policy, super::now()).await {
-            tracing::warn!(
-                code = err.code(),
-                "the no-show step failed; retrying at the next sweep"
-            );
-            if let AppError::Internal(detail) = &err {
-                tracing::debug!(detail = %detail, "no-show step");
-            }
+            tracing::warn!(error = ?err, "the no-show step failed; it runs again at the next sweep");
         }
         next = tokio::time::Instant::now() + every;
     }
