@@ -13,12 +13,17 @@ use crate::domain::now;
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, decode};
 
-/// An account's no-show standing, for the account itself and for staff of any center (the
-/// record is shared by every center); anyone else is `FORBIDDEN` (no such caller can reach
-/// another resident's account today: `Booking.holder` shows residents only themselves).
-pub(super) async fn standing(ctx: &Context<'_>, account: &account::Model) -> AppResult<Standing> {
+/// An account's no-show standing, for the account itself (`owner`: the response goes to
+/// it, as after `login`) and for staff of any center (the record is shared by every center);
+/// anyone else is `FORBIDDEN` (no such caller can reach another resident's account today:
+/// `Booking.holder` shows residents only themselves).
+pub(super) async fn standing(
+    ctx: &Context<'_>,
+    account: &account::Model,
+    owner: bool,
+) -> AppResult<Standing> {
     let caller = caller(ctx);
-    if caller.account_id() != Some(account.id) && caller.staff_center().is_none() {
+    if !owner && caller.account_id() != Some(account.id) && caller.staff_center().is_none() {
         return Err(AppError::Forbidden(
             "only the account itself and staff see its no-shows".to_owned(),
         ));

@@ -266,7 +266,8 @@ impl Account {
     /// Unexcused no-shows in the last `ZOUQIN_NO_SHOW_WINDOW_DAYS` days, at every center
     /// (those that count toward a suspension). For the account itself and staff of any center.
     async fn no_shows(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        Ok(super::ledger::standing(ctx, &self.0).await?.no_shows as i32)
+        let owner = self.1 == EmailView::Owner;
+        Ok(super::ledger::standing(ctx, &self.0, owner).await?.no_shows as i32)
     }
     /// Until when booking and waiting-list joins are suspended after repeated no-shows (null:
     /// not suspended). For the account itself and staff of any center.
@@ -274,7 +275,8 @@ impl Account {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<GqlDateTime>> {
-        Ok(super::ledger::standing(ctx, &self.0)
+        let owner = self.1 == EmailView::Owner;
+        Ok(super::ledger::standing(ctx, &self.0, owner)
             .await?
             .suspended_until
             .map(local))

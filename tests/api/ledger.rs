@@ -580,6 +580,31 @@ async fn the_record_is_shared_staff_of_any_host_see_a_residents_no_shows() {
 }
 
 #[tokio::test]
+async fn a_resident_sees_its_standing_when_it_registers_and_logs_in() {
+    let app = spawn().await;
+    let world = app.world().await;
+    let r = app
+        .anon(
+            "mutation($i: RegisterResidentInput!) { registerResident(input: $i) \
+             { account { noShows bookingSuspendedUntil } } }",
+            json!({ "i": { "email": "new@residents.example", "password": PASSWORD,
+                           "displayName": "New", "homeCenterId": world.jiashan } }),
+        )
+        .await;
+    let account = &r.data()["registerResident"]["account"];
+    assert_eq!(account["noShows"], 0);
+    assert!(account["bookingSuspendedUntil"].is_null());
+    let r = app
+        .anon(
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) \
+             { account { noShows bookingSuspendedUntil } } }",
+            json!({ "e": "new@residents.example", "p": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.data()["login"]["account"]["noShows"], 0);
+}
+
+#[tokio::test]
 async fn the_server_marks_no_shows_by_itself_soon_after_a_performance_ends() {
     let mut settings = settings();
     settings.no_shows.sweep_secs = 1;
