@@ -102,6 +102,12 @@ impl Application {
         let realtime = Realtime::start(&database).await;
         let bookings = crate::domain::booking::Booker::new(database.pg_pool.clone());
         bookings.follow(&realtime);
+        tokio::spawn(crate::domain::no_shows::sweep(
+            database.conn.clone(),
+            settings.no_shows.policy(),
+            settings.no_shows.sweep_every(),
+            realtime.closing(),
+        ));
         let services = Services {
             db: database.conn.clone(),
             realtime,
@@ -185,7 +191,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/graphql/assets/{file}", get(http::graphiql_asset))
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
-        .route("/metrics", get(http::metrics));
+        .route("/metrics", get(http::metrics))
+        .route("/reports/exchange.csv", get(crate::reports::exchange_csv));
     if settings.test_hooks {
         router = router.route(http::TEST_SPIN_PATH, get(http::test_spin));
     }

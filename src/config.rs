@@ -184,6 +184,44 @@ pub struct Settings {
     /// not in `--help`, off unless [`Settings::read_environment`] finds the exact value.
     #[arg(skip)]
     pub test_hooks: bool,
+    /// No-shows and the booking suspensions they bring.
+    #[command(flatten)]
+    pub no_shows: NoShowSettings,
+}
+
+/// The no-show rule of API.md: `strikes` no-shows within `window_days` suspend a resident's
+/// bookings and waiting-list joins for `suspension_days` from the last one.
+#[derive(Debug, Clone, Args)]
+pub struct NoShowSettings {
+    /// No-shows within the window that suspend a resident's bookings.
+    #[arg(long = "no-show-strikes", env = "ZOUQIN_NO_SHOW_STRIKES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub strikes: u32,
+    /// The window, in days, the strikes must fall within.
+    #[arg(long = "no-show-window-days", env = "ZOUQIN_NO_SHOW_WINDOW_DAYS", default_value_t = 180,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub window_days: u32,
+    /// How many days a suspension lasts, from the last no-show.
+    #[arg(long = "no-show-suspension-days", env = "ZOUQIN_NO_SHOW_SUSPENSION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub suspension_days: u32,
+    /// How often, in seconds, this instance looks for performances that ended and marks
+    /// their no-shows (any instance may; each performance is settled once).
+    #[arg(long = "no-show-sweep-secs", env = "ZOUQIN_NO_SHOW_SWEEP_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub sweep_secs: u64,
+}
+
+impl NoShowSettings {
+    /// The rule, for the domain.
+    pub fn policy(&self) -> crate::domain::no_shows::Policy {
+        crate::domain::no_shows::Policy::new(self.strikes, self.window_days, self.suspension_days)
+    }
+
+    /// The time between two sweeps.
+    pub fn sweep_every(&self) -> Duration {
+        Duration::from_secs(self.sweep_secs)
+    }
 }
 
 /// The variable that holds the JWT key.

@@ -1,7 +1,8 @@
 //! The demo data of DOMAIN.md: the three centers of the Zhejiang–Shanghai border, their
 //! venues with real seat layouts, the shared border-river site, the Jinshan → Pinghu
 //! exchange allocations ("about 2 sessions every quarter"), the historical 2018–2019
-//! sessions (past performances), and upcoming bookable sessions dated relative to today.
+//! sessions (past performances; the 2018 exchange with its bookings and tickets, see
+//! [`history`]), and upcoming bookable sessions dated relative to today.
 //!
 //! Loading is idempotent: every object is looked up by its natural key (center code, venue
 //! name, allocation season and parties, performance venue + title + start) before it is
@@ -20,6 +21,8 @@ use crate::domain::season::{Season, shanghai};
 use crate::domain::venues::{self, Layout, NewVenue, RowSpec, SectionSpec};
 use crate::domain::{allocations, now, scheduling};
 use crate::error::{AppError, AppResult};
+
+mod history;
 
 /// Password of the demo admins when `serve --demo` runs without ZOUQIN_DEMO_PASSWORD.
 pub const DEFAULT_PASSWORD: &str = "zouqin-demo-2019";
@@ -246,6 +249,26 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
     )
     .await?;
 
+    // The 2018 exchange, with the bookings and tickets the bureaus' figures come from.
+    let (history_sessions, history_bookings, history_tickets) = history::load_2018(
+        conn,
+        history::Setting {
+            centers: [
+                pinghu_admin.center_id,
+                jinshan_admin.center_id,
+                jiashan_admin.center_id,
+            ],
+            admins: [pinghu_admin, jinshan_admin, jiashan_admin],
+            pinghu_theatre: theatre.id,
+            jinshan_theatre: jinshan_theatre.id,
+            river: river.id,
+            admin_password,
+            hash: &mut hash,
+        },
+        &mut counts,
+    )
+    .await?;
+
     // Upcoming, bookable sessions, dated relative to today.
     let today = Utc::now().with_timezone(&shanghai()).date_naive();
     let next = Season::containing(Utc::now()).next();
@@ -329,7 +352,9 @@ pub async fn seed(conn: &DatabaseConnection, admin_password: &str) -> AppResult<
     .await?;
 
     Ok(format!(
-        "demo data loaded: 3 centers; created {} venues, {} allocations, {} performances",
+        "demo data loaded: 3 centers; created {} venues, {} allocations, {} performances; \
+         2018 history: booked {history_sessions} sessions ({history_bookings} bookings, \
+         {history_tickets} tickets)",
         counts.venues, counts.allocations, counts.performances
     ))
 }
@@ -489,20 +514,22 @@ struct Session {
     limit: i32,
 }
 
+/// The session (found by venue, title and start, else scheduled and published); `None`
+/// when a later run on another day finds its slot or time taken.
 async fn ensure_performance(
     conn: &DatabaseConnection,
     host: Staff,
     counts: &mut Counts,
     session: Session,
-) -> AppResult<()> {
+) -> AppResult<Option<i64>> {
     let existing = performance::Entity::find()
         .filter(performance::Column::VenueId.eq(session.venue_id))
         .filter(performance::Column::Title.eq(session.title))
         .filter(performance::Column::StartsAt.eq(session.starts_at))
         .one(conn)
         .await?;
-    if existing.is_some() {
-        return Ok(());
+    if let Some(existing) = existing {
+        return Ok(Some(existing.id));
     }
     let past = session.starts_at <= Utc::now();
     // Past sessions get an explicit window that closed at their start; upcoming ones open
@@ -531,12 +558,12 @@ async fn ensure_performance(
     let scheduled = match scheduled {
         Ok(perf) => perf,
         // A later run on another day may find the slot or the time taken: skip that session.
-        Err(AppError::Conflict { .. } | AppError::QuotaExceeded(_)) => return Ok(()),
+        Err(AppError::Conflict { .. } | AppError::QuotaExceeded(_)) => return Ok(None),
         Err(other) => return Err(other),
     };
     counts.performances += 1;
     if scheduled.status == PerformanceStatus::Draft {
         scheduling::publish_as(conn, host, scheduled.id).await?;
     }
-    Ok(())
+    Ok(Some(scheduled.id))
 }

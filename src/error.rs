@@ -58,6 +58,12 @@ pub enum AppError {
     /// `UNAVAILABLE`: the database cannot be reached right now (answered within the pool's
     /// acquire timeout, never a hang). The detail is logged, never shown.
     Unavailable(String),
+    /// `BOOKING_SUSPENDED`: the resident may not book or join a waiting list now, after
+    /// repeated no-shows.
+    BookingSuspended {
+        /// When the suspension ends.
+        until: DateTime<Utc>,
+    },
     /// `INTERNAL`: anything else. The detail is logged, never shown.
     Internal(String),
 }
@@ -102,6 +108,7 @@ impl AppError {
             Self::AlreadyCheckedIn { .. } => "ALREADY_CHECKED_IN",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "UNAVAILABLE",
+            Self::BookingSuspended { .. } => "BOOKING_SUSPENDED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -123,6 +130,10 @@ impl AppError {
             Self::Unavailable(_) => {
                 "the service cannot reach its database right now; try again shortly".to_owned()
             }
+            Self::BookingSuspended { until } => format!(
+                "booking is suspended after repeated no-shows until {}",
+                crate::domain::season::local_rfc3339(*until)
+            ),
             Self::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -182,6 +193,9 @@ impl ErrorExtensions for AppError {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
                 Self::Unavailable(_) => ext.set("retryAfterSeconds", UNAVAILABLE_RETRY_AFTER_SECS),
+                Self::BookingSuspended { until } => {
+                    ext.set("until", crate::domain::season::local_rfc3339(*until))
+                }
                 _ => {}
             }
         })

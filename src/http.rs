@@ -59,7 +59,8 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     best.map(|(_, kind)| kind)
 }
 
-fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
+/// A JSON body `{"errors": [{message, extensions: {code}}]}` with `status`.
+pub(crate) fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
     (
         status,
         [(
@@ -74,7 +75,7 @@ fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
 /// The identity in the `Authorization` header: none is anonymous, a bad one is an error.
 /// A token that verifies is still refused when its account was deactivated or its
 /// session ended since ([`crate::auth::revocation`]); anonymous requests skip all of this.
-async fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, AppError> {
+pub(crate) async fn caller_from(state: &AppState, value: Option<&str>) -> Result<Caller, AppError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(Caller::Anonymous);
     };

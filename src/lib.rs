@@ -13,3 +13,4 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod realtime;
+pub mod reports;

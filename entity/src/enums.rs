@@ -136,4 +136,7 @@ pub enum TicketStatus {
     /// No longer admits anyone.
     #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
+    /// Still VALID when its performance ended: nobody came with it.
+    #[sea_orm(string_value = "NO_SHOW")]
+    NoShow,
 }

@@ -29,6 +29,8 @@ pub struct Model {
     pub cancellation_reason: Option<String>,
     pub lock_version: i64,
     pub created_at: DateTimeUtc,
+    /// When the no-show step settled its tickets (None: not ended, or not yet settled).
+    pub no_shows_marked_at: Option<DateTimeUtc>,
 }
 
 /// No relations are declared: the domain layer joins explicitly where it needs to.

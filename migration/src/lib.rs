@@ -14,6 +14,8 @@ mod m20261128_000004_create_bookings_and_tickets;
 mod m20261129_000001_create_audit_entries;
 mod m20261129_000002_create_password_resets;
 mod m20261129_000003_create_account_security;
+mod m20261129_000005_record_no_shows;
+mod m20261129_000006_index_exchange_report;
 
 /// Lists every migration in the order it runs.
 pub struct Migrator;
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_audit_entries::Migration),
             Box::new(m20261129_000002_create_password_resets::Migration),
             Box::new(m20261129_000003_create_account_security::Migration),
+            Box::new(m20261129_000005_record_no_shows::Migration),
+            Box::new(m20261129_000006_index_exchange_report::Migration),
         ]
     }
 }

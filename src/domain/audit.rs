@@ -62,6 +62,8 @@ pub enum Action {
     AccountIssuePasswordReset,
     /// `resetPassword`, and `zouqin reset-password`.
     AccountResetPassword,
+    /// `excuseNoShow`.
+    NoShowExcuse,
 }
 
 impl Action {
@@ -86,6 +88,7 @@ impl Action {
             Action::AccountChangePassword => "account.change_password",
             Action::AccountIssuePasswordReset => "account.issue_password_reset",
             Action::AccountResetPassword => "account.reset_password",
+            Action::NoShowExcuse => "no_show.excuse",
         }
     }
 }

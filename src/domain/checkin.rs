@@ -83,6 +83,7 @@ pub async fn check_in(
                 checked_in_at: ticket.checked_in_at.unwrap_or_else(now),
             });
         }
+        TicketStatus::NoShow => return Err(AppError::conflict("the performance is over")),
         TicketStatus::Valid => {}
     }
     let now = now();

@@ -9,6 +9,8 @@ pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod checkin;
+pub mod exchange_report;
+pub mod no_shows;
 pub mod scheduling;
 pub mod season;
 pub mod venues;

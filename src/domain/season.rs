@@ -91,6 +91,12 @@ impl Season {
     }
 }
 
+/// An instant as RFC 3339 in Asia/Shanghai local time, as the API writes every instant
+/// (`2019-07-01T19:30:00+08:00`).
+pub fn local_rfc3339(instant: DateTime<Utc>) -> String {
+    instant.with_timezone(&shanghai()).to_rfc3339()
+}
+
 /// Midnight of a local date, as an instant.
 pub fn local_midnight(date: NaiveDate) -> DateTime<Utc> {
     shanghai()

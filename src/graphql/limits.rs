@@ -108,6 +108,19 @@ pub const LIST_COSTS: &[(&str, &str, ListCost)] = &[
         "changedSeats",
         ListCost::Rows(venues::MAX_RESERVED_SEATS as u64),
     ),
+    // One quarter of every pair the caller's center can be part of; a larger whole-year
+    // answer is refused (ask per quarter), so this is the most a list holds.
+    (
+        "Query",
+        "exchangeReport",
+        ListCost::Rows(crate::domain::exchange_report::MAX_ROWS as u64),
+    ),
+    // Residents' home centers: at most every center.
+    (
+        "ExchangeReport",
+        "byHomeCenter",
+        ListCost::Rows(MAX_CENTERS),
+    ),
 ];
 
 /// The introspection types, which the printed schema leaves out.

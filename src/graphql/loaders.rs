@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 use entity::{account, center, seat, venue};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use crate::domain::catalog;
+use crate::domain::{catalog, no_shows};
 
 /// A load failure (cloneable, as DataLoader requires); remembers whether the database was
 /// away, so that a batched load answers `UNAVAILABLE` like any other read.
@@ -142,6 +142,67 @@ impl Loader<FreeSeats> for DbLoader {
         Ok(counts
             .into_iter()
             .map(|(id, n)| (FreeSeats(id), n))
+            .collect())
+    }
+}
+
+/// Key: an account, for its no-show count over the last `window_days` and its suspension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NoShowStanding {
+    /// The account.
+    pub account_id: i64,
+    /// `ZOUQIN_NO_SHOW_WINDOW_DAYS`.
+    pub window_days: u32,
+}
+
+impl Loader<NoShowStanding> for DbLoader {
+    type Value = no_shows::Standing;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[NoShowStanding],
+    ) -> Result<HashMap<NoShowStanding, Self::Value>, Self::Error> {
+        let now = crate::domain::now();
+        let mut out = HashMap::new();
+        let mut windows: Vec<u32> = keys.iter().map(|k| k.window_days).collect();
+        windows.sort_unstable();
+        windows.dedup();
+        for window_days in windows {
+            let ids: Vec<i64> = keys
+                .iter()
+                .filter(|k| k.window_days == window_days)
+                .map(|k| k.account_id)
+                .collect();
+            let window = chrono::Duration::days(i64::from(window_days));
+            for (account_id, standing) in no_shows::standings(&self.db, &ids, window, now).await? {
+                out.insert(
+                    NoShowStanding {
+                        account_id,
+                        window_days,
+                    },
+                    standing,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Key: a booking, for its no-show record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NoShowOf(pub i64);
+
+impl Loader<NoShowOf> for DbLoader {
+    type Value = entity::no_show::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[NoShowOf]) -> Result<HashMap<NoShowOf, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        Ok(no_shows::of_bookings(&self.db, &ids)
+            .await?
+            .into_iter()
+            .map(|(id, n)| (NoShowOf(id), n))
             .collect())
     }
 }

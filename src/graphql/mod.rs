@@ -6,6 +6,7 @@ pub mod allocations;
 pub mod booking;
 pub mod catalog;
 pub mod extensions;
+pub mod ledger;
 pub mod limits;
 pub mod loaders;
 pub mod operations;
@@ -51,6 +52,7 @@ pub struct Query(
     allocations::AllocationQuery,
     booking::BookingQuery,
     operations::OperationsQuery,
+    ledger::LedgerQuery,
 );
 
 /// All mutation fields.
@@ -61,6 +63,7 @@ pub struct Mutation(
     allocations::AllocationMutation,
     booking::BookingMutation,
     operations::OperationsMutation,
+    ledger::LedgerMutation,
 );
 
 /// The schema type.

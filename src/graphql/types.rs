@@ -126,8 +126,8 @@ remote_enum!(
 remote_enum!(
     TicketStatus,
     "entity::enums::TicketStatus",
-    "Where a ticket is in its life.",
-    [Valid, CheckedIn, Cancelled]
+    "Where a ticket is in its life (NO_SHOW: still VALID when its performance ended).",
+    [Valid, CheckedIn, Cancelled, NoShow]
 );
 
 /// Whether a seat can be booked.
@@ -164,7 +164,7 @@ pub enum Node {
     AuditEntry(super::operations::AuditEntry),
 }
 
-async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center> {
+pub(crate) async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center> {
     loader(ctx)?
         .load_one(CenterId(id))
         .await?
@@ -268,6 +268,24 @@ impl Account {
             Some(id) => Ok(Some(load_center(ctx, id).await?)),
             None => Ok(None),
         }
+    }
+    /// Unexcused no-shows in the last `ZOUQIN_NO_SHOW_WINDOW_DAYS` days, at every center
+    /// (those that count toward a suspension). For the account itself and staff of any center.
+    async fn no_shows(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let owner = self.1 == EmailView::Owner;
+        Ok(super::ledger::standing(ctx, &self.0, owner).await?.no_shows as i32)
+    }
+    /// Until when booking and waiting-list joins are suspended after repeated no-shows (null:
+    /// not suspended). For the account itself and staff of any center.
+    async fn booking_suspended_until(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<GqlDateTime>> {
+        let owner = self.1 == EmailView::Owner;
+        Ok(super::ledger::standing(ctx, &self.0, owner)
+            .await?
+            .suspended_until
+            .map(local))
     }
 }
 
@@ -606,6 +624,24 @@ impl Booking {
     /// general admission).
     async fn seats_together(&self) -> bool {
         self.0.seats_together
+    }
+    /// When this booking counted as a no-show of its holder (the end of its performance;
+    /// null when it did not: a ticket was checked in, or it was cancelled, or the
+    /// performance has not ended).
+    async fn no_show_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GqlDateTime>> {
+        Ok(super::ledger::no_show_of(ctx, self.0.id)
+            .await?
+            .map(|n| local(n.at)))
+    }
+    /// When the host center excused this no-show (it then no longer counts).
+    async fn no_show_excused_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<GqlDateTime>> {
+        Ok(super::ledger::no_show_of(ctx, self.0.id)
+            .await?
+            .and_then(|n| n.excused_at)
+            .map(local))
     }
 }
 

@@ -28,11 +28,18 @@ const LANDED: &[&str] = &[
     "Mutation.deactivateAccount",
     "Mutation.issuePasswordReset",
     "Mutation.resetPassword",
+    // The exchange ledger: no-shows and the exchange report.
+    "TicketStatus",
+    "ExchangeReport",
+    "HomeCenterCount",
+    "Query.exchangeReport",
+    "Mutation.excuseNoShow",
 ];
 
 /// Fields the second block adds to first-block types in its comments ("Account gains:
 /// active: Boolean!"), as SDL, for those that have landed.
-const LANDED_GAINS: &str = "type Account { active: Boolean! }";
+const LANDED_GAINS: &str =
+    "type Account { active: Boolean! noShows: Int! bookingSuspendedUntil: DateTime }";
 
 #[derive(Default, Debug)]
 struct Shape {

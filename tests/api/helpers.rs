@@ -170,6 +170,14 @@ pub async fn spawn() -> TestApp {
     app
 }
 
+/// Like [`spawn`], with these settings.
+pub async fn spawn_with_settings(settings: Settings) -> TestApp {
+    let url = fresh_database().await;
+    let app = spawn_on(&url, settings).await;
+    app.seed_world().await;
+    app
+}
+
 /// Starts an instance on an existing database.
 pub async fn spawn_on(url: &str, settings: Settings) -> TestApp {
     spawn_with(

@@ -10,6 +10,7 @@ mod contract;
 mod faults;
 mod foundation;
 mod hardening;
+mod ledger;
 mod limits;
 mod operations;
 mod rules;

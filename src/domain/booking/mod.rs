@@ -175,6 +175,11 @@ enum Outcome {
 /// behind the performance's row lock and decides with every committed booking in view. So
 /// every refusal (`SOLD_OUT`, `SEAT_UNAVAILABLE`, `LIMIT_EXCEEDED`, `BOOKING_CLOSED`) is
 /// decided by the exact path, and SQLite (one writer at a time) always takes it.
+///
+/// A resident suspended after repeated no-shows is `BOOKING_SUSPENDED` (see
+/// [`super::no_shows`]): the parallel statement books nothing for it (one more primary-key
+/// probe of `booking_suspension` inside the statement it runs anyway), and the exact path
+/// reads the suspension inside its transaction and answers.
 pub async fn book(
     conn: &DatabaseConnection,
     realtime: &Realtime,
@@ -270,6 +275,7 @@ async fn book_exactly(
         {
             return Ok(Outcome::Existing(existing));
         }
+        super::no_shows::refuse_if_suspended(txn, resident, now()).await?;
         check_window(&perf, now())?;
         hold(
             txn,

@@ -3,7 +3,9 @@
 //! A booking here is **one SQL statement**, run on its own (autocommit), that
 //! 1. takes the performance row `FOR KEY SHARE` after checking, in the same statement, that
 //!    it is PUBLISHED, inside its booking window and still has the per-resident limit this
-//!    request was checked against (after waiting for a lock, PostgreSQL checks the newest
+//!    request was checked against, and that the resident's bookings are not suspended after
+//!    repeated no-shows (a primary-key probe of `booking_suspension`: no extra round trip;
+//!    a suspended resident books nothing here and the exact path answers `BOOKING_SUSPENDED`) (after waiting for a lock, PostgreSQL checks the newest
 //!    version of the row again). Any number of bookings share that lock, the same one their
 //!    foreign keys take; `cancelPerformance`, `updatePerformance`, `cancelBooking` and the
 //!    exact path take the row `FOR UPDATE` first
@@ -486,6 +488,8 @@ fn statement(pick: &str) -> String {
               AND COALESCE(booking_opens_at, published_at, starts_at) <= $3::timestamptz \
               AND COALESCE(booking_closes_at, starts_at) > $3::timestamptz \
               AND (SELECT open FROM gate) \
+              AND NOT EXISTS (SELECT 1 FROM booking_suspension s \
+                              WHERE s.account_id = $4::int8 AND s.suspended_until > $3::timestamptz) \
             FOR KEY SHARE), \
          picked AS MATERIALIZED ( \
             SELECT i.id, i.seat_id, i.performance_id, i.booking_id FROM inventory i \
