@@ -1070,6 +1070,33 @@ fn browse_request(
     }
 }
 
+/// The browse query with a resident's token (request `i` uses resident `i` mod their number).
+fn signed_in_browse_request(
+    api: &Api,
+    residents: &Arc<Vec<Resident>>,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
++ Send
++ Sync
++ 'static {
+    let api = api.clone();
+    let residents = residents.clone();
+    move |i| {
+        let api = api.clone();
+        let residents = residents.clone();
+        Box::pin(async move {
+            let token = &residents[i % residents.len().max(1)].token;
+            let data = api.call(Some(token), BROWSE_QUERY, json!({})).await?;
+            match data
+                .pointer("/performances/edges")
+                .and_then(Value::as_array)
+            {
+                Some(edges) if edges.len() == 20 => Ok(()),
+                _ => Err("SHORT_PAGE".to_owned()),
+            }
+        })
+    }
+}
+
 fn cheap_request(
     api: &Api,
 ) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
@@ -1168,6 +1195,10 @@ struct BrowseResult {
     /// `browse.sh CLIENTS SECONDS`, or why it did not run.
     baseline: Baseline,
     baseline_secs: u64,
+    /// The same query with a resident's access token on every request: what verifying the
+    /// token and checking it against the revocation snapshot costs (anonymous requests skip
+    /// both).
+    signed_in: Sample,
 }
 
 async fn browse_scenario(
@@ -1194,6 +1225,14 @@ async fn browse_scenario(
     let gen_cpu = proc_cpu_ticks(std::process::id())
         .unwrap_or(0)
         .saturating_sub(gen_before);
+    // Then signed in, on the same server right after (the tokens are the residents').
+    let signed_in = closed_loop(
+        concurrency,
+        Duration::from_secs(settings.browse_secs),
+        Arc::new(AtomicBool::new(false)),
+        signed_in_browse_request(&api, &fx.residents),
+    )
+    .await;
     let rss_mib = server.peak_rss_mib();
     server.stop();
     let per = |ticks: u64| ticks as f64 * 1000.0 / clock_ticks_per_sec() / sample.ok.max(1) as f64;
@@ -1216,6 +1255,7 @@ async fn browse_scenario(
         rss_mib,
         baseline,
         baseline_secs: settings.pgbench_secs,
+        signed_in,
     })
 }
 
@@ -2104,7 +2144,10 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
     if let Some(b) = &r.browse {
         let mut s = String::new();
         let _ = writeln!(s, "### browse\n\n{}", stamp(m));
-        let _ = writeln!(s, "`{BROWSE_QUERY}`, anonymous.\n");
+        let _ = writeln!(
+            s,
+            "`{BROWSE_QUERY}`, anonymous; then the same with a resident's access token on every request (signature, claims and the revocation snapshot checked: the cost of signing in).\n"
+        );
         let _ = writeln!(
             s,
             "| | clients | req/s | latency avg ms | p50 ms | p95 ms | p99 ms | errors |"
@@ -2120,6 +2163,18 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
             f1(b.sample.ms(0.95)),
             f1(b.sample.ms(0.99)),
             b.sample.codes_text()
+        );
+        let _ = writeln!(
+            s,
+            "| zouqin, signed in (÷ anonymous: {}) | {} | {} | {} | {} | {} | {} | {} |",
+            pct(b.signed_in.rate() / b.sample.rate()),
+            b.concurrency,
+            f0(b.signed_in.rate()),
+            f1(b.signed_in.mean_ms()),
+            f1(b.signed_in.ms(0.5)),
+            f1(b.signed_in.ms(0.95)),
+            f1(b.signed_in.ms(0.99)),
+            b.signed_in.codes_text()
         );
         match &b.baseline {
             Ok(p) => {
