@@ -249,22 +249,11 @@ pub async fn login(
         }
         Err(_) => None,
     };
-    let attempt_id = check_ip(conn, "LOGIN", account.as_ref().map(|a| a.id), origin).await?;
-    let now = now();
-    if let Some(account) = &account
-        && let Some(until) = locked_until(
-            conn,
-            account.id,
-            attempt_id,
-            now,
-            super::administration::password_changed_at(conn, account.id).await?,
-        )
-        .await?
-        && until > now
-    {
-        set_outcome(conn, attempt_id, "REFUSED").await?;
-        return Err(rate_limited(until, now));
-    }
+    // An unknown email is limited per IP only; a known account is also locked out.
+    let attempt_id = match &account {
+        Some(account) => password_attempt(conn, account, origin).await?,
+        None => check_ip(conn, "LOGIN", None, origin).await?,
+    };
     let password_text = if password_text.len() > password::MAX_LEN * 4 {
         String::new()
     } else {
