@@ -108,6 +108,12 @@ impl Application {
             settings.no_shows.sweep_every(),
             realtime.closing(),
         ));
+        tokio::spawn(crate::domain::shares::sweep(
+            database.conn.clone(),
+            realtime.clone(),
+            crate::domain::shares::SWEEP_EVERY,
+            realtime.closing(),
+        ));
         let services = Services {
             db: database.conn.clone(),
             realtime,

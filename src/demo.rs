@@ -552,6 +552,8 @@ async fn ensure_performance(
             booking_closes_at: None,
             origin_center_id: session.origin,
             allocation_id: session.allocation,
+            seat_shares: Vec::new(),
+            shares_release_at: None,
         },
     )
     .await;

@@ -37,8 +37,13 @@ pub enum AppError {
         /// Global ids of the taken seats.
         seat_ids: Vec<String>,
     },
-    /// `SOLD_OUT`: not enough seats or places left.
-    SoldOut(String),
+    /// `SOLD_OUT`: not enough seats or places left for this request.
+    SoldOut {
+        /// What is left.
+        message: String,
+        /// When seats now kept for other centers' residents open to all (when some are).
+        shares_release_at: Option<DateTime<Utc>>,
+    },
     /// `LIMIT_EXCEEDED`: the per-resident ticket limit would be passed.
     LimitExceeded(String),
     /// `QUOTA_EXCEEDED`: the seasonal allocation has no slot left.
@@ -101,7 +106,7 @@ impl AppError {
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
             Self::SeatUnavailable { .. } => "SEAT_UNAVAILABLE",
-            Self::SoldOut(_) => "SOLD_OUT",
+            Self::SoldOut { .. } => "SOLD_OUT",
             Self::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Self::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             Self::BookingClosed(_) => "BOOKING_CLOSED",
@@ -118,12 +123,13 @@ impl AppError {
         match self {
             Self::Unauthenticated(m)
             | Self::Forbidden(m)
-            | Self::SoldOut(m)
             | Self::LimitExceeded(m)
             | Self::QuotaExceeded(m)
             | Self::BookingClosed(m) => m.clone(),
             Self::NotFound(what) => format!("{what} not found"),
-            Self::BadInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
+            Self::BadInput { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::SoldOut { message, .. } => message.clone(),
             Self::SeatUnavailable { .. } => "seats are no longer available".to_owned(),
             Self::AlreadyCheckedIn { .. } => "ticket already checked in".to_owned(),
             Self::RateLimited { .. } => "too many attempts; try again later".to_owned(),
@@ -193,6 +199,10 @@ impl ErrorExtensions for AppError {
                     retry_after_seconds,
                 } => ext.set("retryAfterSeconds", *retry_after_seconds),
                 Self::Unavailable(_) => ext.set("retryAfterSeconds", UNAVAILABLE_RETRY_AFTER_SECS),
+                Self::SoldOut {
+                    shares_release_at: Some(at),
+                    ..
+                } => ext.set("sharesReleaseAt", crate::domain::season::local_rfc3339(*at)),
                 Self::BookingSuspended { until } => {
                     ext.set("until", crate::domain::season::local_rfc3339(*until))
                 }

@@ -17,6 +17,7 @@ pub mod refresh_session;
 pub mod resident_hold;
 pub mod seasonal_allocation;
 pub mod seat;
+pub mod seat_pool;
 pub mod ticket;
 pub mod venue;
 pub mod venue_share;

@@ -31,6 +31,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the no-show step settled its tickets (None: not ended, or not yet settled).
     pub no_shows_marked_at: Option<DateTimeUtc>,
+    /// Until when seat shares hold (None: the performance has no shares).
+    pub shares_release_at: Option<DateTimeUtc>,
+    /// When the release step opened the shares to everyone (None: not yet).
+    pub shares_released_at: Option<DateTimeUtc>,
 }
 
 /// No relations are declared: the domain layer joins explicitly where it needs to.

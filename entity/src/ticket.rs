@@ -17,6 +17,8 @@ pub struct Model {
     pub status: TicketStatus,
     pub checked_in_at: Option<DateTimeUtc>,
     pub checked_in_by: Option<i64>,
+    /// The pool the seat was sold from: a home center's share, or 0 for the open pool.
+    pub pool_center_id: i64,
 }
 
 /// No relations are declared: the domain layer joins explicitly where it needs to.

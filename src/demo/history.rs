@@ -747,6 +747,8 @@ async fn book_history(
             [perf_id.into()],
         ))
         .await?;
+        // Every seat of a 2018 session was sold from the open pool.
+        crate::domain::shares::recount_open_pool(txn, perf_id, perf.capacity, live as i32).await?;
         // The no-show step's own settling, as it ran when the session ended.
         crate::domain::no_shows::settle(txn, perf_id, perf.ends_at, perf.ends_at).await?;
         Ok((planned.len(), live))

@@ -11,8 +11,8 @@ use entity::enums::{PerformanceCategory, PerformanceStatus};
 use entity::{center, performance, venue};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
 use crate::auth::Caller;
@@ -276,33 +276,14 @@ pub async fn venues(
     Ok((items, has_next, total))
 }
 
-#[derive(Debug, FromQueryResult)]
-struct FreeCount {
-    performance_id: i64,
-    free: i64,
-}
-
-/// Free seats or places per published performance, in one query for many performances.
+/// Free seats or places per performance, in one query for many performances: the sum of
+/// each one's seat-pool counters (a few rows per performance, whatever its size; see
+/// [`super::shares`]).
 pub async fn free_counts(conn: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT performance_id, COUNT(*) AS free FROM inventory \
-         WHERE booking_id IS NULL AND performance_id IN ({}) GROUP BY performance_id",
-        placeholders.join(", ")
-    );
-    let rows = FreeCount::find_by_statement(Statement::from_sql_and_values(
-        conn.get_database_backend(),
-        sql,
-        ids.iter().map(|id| (*id).into()),
-    ))
-    .all(conn)
-    .await?;
-    Ok(rows
+    Ok(super::shares::counts(conn, ids)
+        .await?
         .into_iter()
-        .map(|r| (r.performance_id, r.free))
+        .map(|(id, pools)| (id, pools.free()))
         .collect())
 }
 

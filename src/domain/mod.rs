@@ -13,6 +13,7 @@ pub mod exchange_report;
 pub mod no_shows;
 pub mod scheduling;
 pub mod season;
+pub mod shares;
 pub mod venues;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::audit::{self, Action};
 use super::season::Season;
+use super::shares::{self, ShareInput};
 use super::{allocations, now, text, venues};
 use crate::auth::{Caller, Staff};
 use crate::db;
@@ -59,6 +60,10 @@ pub struct NewPerformance {
     pub origin_center_id: Option<i64>,
     /// The allocation this exchange session counts against.
     pub allocation_id: Option<i64>,
+    /// Seats kept for residents of given home centers (empty: none).
+    pub seat_shares: Vec<ShareInput>,
+    /// When the shares open to all (default: 48 hours before the start).
+    pub shares_release_at: Option<DateTime<Utc>>,
 }
 
 /// An `updatePerformance` input: absent fields keep their value.
@@ -80,6 +85,10 @@ pub struct PerformanceChanges {
     pub booking_opens_at: Option<DateTime<Utc>>,
     /// Booking window close.
     pub booking_closes_at: Option<DateTime<Utc>>,
+    /// The seat shares, replacing the current ones (empty: none).
+    pub seat_shares: Option<Vec<ShareInput>>,
+    /// When the shares open to all.
+    pub shares_release_at: Option<DateTime<Utc>>,
 }
 
 impl PerformanceChanges {
@@ -95,6 +104,8 @@ impl PerformanceChanges {
             set("perResidentLimit", self.per_resident_limit.is_some()),
             set("bookingOpensAt", self.booking_opens_at.is_some()),
             set("bookingClosesAt", self.booking_closes_at.is_some()),
+            set("seatShares", self.seat_shares.is_some()),
+            set("sharesReleaseAt", self.shares_release_at.is_some()),
         ]
         .into_iter()
         .flatten()
@@ -361,6 +372,13 @@ pub async fn schedule_as(
             input.starts_at,
         )?;
     }
+    let seat_shares = shares::check_shares(conn, &input.seat_shares, venue.capacity).await?;
+    let shares_release_at = shares::release_time(
+        input.shares_release_at,
+        !seat_shares.is_empty(),
+        input.starts_at,
+        input.booking_closes_at.unwrap_or(input.starts_at),
+    )?;
     crate::write_txn!(conn, |txn| {
         lock_venue(txn, venue.id).await?;
         refuse_overlap(
@@ -396,10 +414,13 @@ pub async fn schedule_as(
             cancellation_reason: Set(None),
             lock_version: Set(0),
             created_at: Set(now()),
+            shares_release_at: Set(shares_release_at),
+            shares_released_at: Set(None),
             ..Default::default()
         }
         .insert(txn)
         .await?;
+        shares::set_pools(txn, perf.id, perf.capacity, Some(&seat_shares)).await?;
         audit::record(
             txn,
             staff,
@@ -483,8 +504,30 @@ pub async fn update(
             starts_at,
         )?;
     }
+    let seat_shares = match &changes.seat_shares {
+        Some(list) => Some(shares::check_shares(conn, list, current.capacity).await?),
+        None => None,
+    };
     crate::write_txn!(conn, |txn| {
-        exclude_bookings(txn, id).await?;
+        let locked = exclude_bookings(txn, id).await?;
+        let has_shares = match &seat_shares {
+            Some(list) => !list.is_empty(),
+            None => locked.shares_release_at.is_some(),
+        };
+        let closes_at = closes.unwrap_or(starts_at);
+        // An unchanged release time moves no later than a new close of the window.
+        let kept = locked
+            .shares_release_at
+            .map(|at| std::cmp::min(at, closes_at));
+        let shares_release_at = shares::release_time(
+            changes.shares_release_at.or(kept),
+            has_shares,
+            starts_at,
+            closes_at,
+        )?;
+        if let Some(list) = &seat_shares {
+            shares::set_pools(txn, id, locked.capacity, Some(list)).await?;
+        }
         if times_changed {
             lock_venue(txn, current.venue_id).await?;
             refuse_overlap(
@@ -506,6 +549,10 @@ pub async fn update(
         model.per_resident_limit = Set(checked.per_resident_limit);
         model.booking_opens_at = Set(opens);
         model.booking_closes_at = Set(closes);
+        model.shares_release_at = Set(shares_release_at);
+        if shares_release_at != locked.shares_release_at {
+            model.shares_released_at = Set(None);
+        }
         model.lock_version = Set(current.lock_version + 1);
         // Optimistic check: a concurrent change (publish, cancel) makes this a conflict.
         let changed = performance::Entity::update_many()
@@ -624,6 +671,13 @@ pub async fn publish_as(
             ));
         }
         create_inventory(txn, id, &venue).await?;
+        // The venue may have changed size since the session was scheduled.
+        shares::set_pools(txn, id, venue.capacity, None)
+            .await
+            .map_err(|err| match err {
+                AppError::BadInput { message, .. } => AppError::conflict(message),
+                other => other,
+            })?;
         audit::record(
             txn,
             staff,
@@ -761,6 +815,7 @@ async fn cancel_all_bookings(
         vec![performance_id.into()],
     ))
     .await?;
+    shares::clear(conn, performance_id).await?;
     Ok(())
 }
 

@@ -80,7 +80,7 @@ fn position_of(field: &str, cursor: &str) -> AppResult<Position> {
 /// asks for, into the request's DataLoader cache: a page then costs the same few statements
 /// whatever its size, however its resolvers happen to be scheduled.
 async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> AppResult<()> {
-    use super::loaders::{CenterId, FreeSeats, VenueId};
+    use super::loaders::{CenterId, PoolsOf, VenueId};
     if items.is_empty() {
         return Ok(());
     }
@@ -105,13 +105,16 @@ async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> Ap
     if !centers.is_empty() {
         loader.load_many(centers.into_iter().map(CenterId)).await?;
     }
-    if node.field("seatsAvailable").exists() {
+    if node.field("seatsAvailable").exists()
+        || node.field("seatShares").exists()
+        || node.field("seatsAvailableToViewer").exists()
+    {
         loader
             .load_many(
                 items
                     .iter()
                     .filter(|p| p.status == entity::enums::PerformanceStatus::Published)
-                    .map(|p| FreeSeats(p.id)),
+                    .map(|p| PoolsOf(p.id)),
             )
             .await?;
     }

@@ -115,6 +115,12 @@ pub const LIST_COSTS: &[(&str, &str, ListCost)] = &[
         "exchangeReport",
         ListCost::Rows(crate::domain::exchange_report::MAX_ROWS as u64),
     ),
+    // One share per home center, at most every center.
+    (
+        "Performance",
+        "seatShares",
+        ListCost::Rows(crate::domain::shares::MAX_SHARES as u64),
+    ),
     // Residents' home centers: at most every center.
     (
         "ExchangeReport",

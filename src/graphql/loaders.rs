@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 use entity::{account, center, seat, venue};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use crate::domain::{catalog, no_shows};
+use crate::domain::{no_shows, shares};
 
 /// A load failure (cloneable, as DataLoader requires); remembers whether the database was
 /// away, so that a batched load answers `UNAVAILABLE` like any other read.
@@ -70,9 +70,9 @@ pub struct AccountId(pub i64);
 /// Key: a seat id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SeatId(pub i64);
-/// Key: a performance id, for its count of free seats.
+/// Key: a performance id, for its seat pools (free seats, shares).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FreeSeats(pub i64);
+pub struct PoolsOf(pub i64);
 
 impl Loader<CenterId> for DbLoader {
     type Value = center::Model;
@@ -129,19 +129,16 @@ impl Loader<SeatId> for DbLoader {
     }
 }
 
-impl Loader<FreeSeats> for DbLoader {
-    type Value = i64;
+impl Loader<PoolsOf> for DbLoader {
+    type Value = shares::Pools;
     type Error = LoadError;
 
-    async fn load(
-        &self,
-        keys: &[FreeSeats],
-    ) -> Result<HashMap<FreeSeats, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[PoolsOf]) -> Result<HashMap<PoolsOf, Self::Value>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let counts = catalog::free_counts(&self.db, &ids).await?;
-        Ok(counts
+        let pools = shares::counts(&self.db, &ids).await?;
+        Ok(pools
             .into_iter()
-            .map(|(id, n)| (FreeSeats(id), n))
+            .map(|(id, pools)| (PoolsOf(id), pools))
             .collect())
     }
 }

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod loaders;
 pub mod operations;
 pub mod scheduling;
+pub mod shares;
 pub mod subscription;
 pub mod types;
 

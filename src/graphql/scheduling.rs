@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::types::{GqlDateTime, Performance, PerformanceCategory, SeatingMode, Venue, VenueKind};
 use super::{caller, services};
 use crate::domain::scheduling::{self, NewPerformance, PerformanceChanges};
+use crate::domain::shares::ShareInput;
 use crate::domain::venues::{self, NewVenue, RowSpec, SectionSpec};
 use crate::error::AppError;
 use crate::ids::{Kind, decode};
@@ -75,6 +76,36 @@ pub struct SchedulePerformanceInput {
     pub origin_center_id: Option<ID>,
     /// The seasonal allocation this exchange session counts against.
     pub allocation_id: Option<ID>,
+    /// Seats kept for residents of given home centers until `sharesReleaseAt` (their sum
+    /// at most the capacity).
+    pub seat_shares: Option<Vec<SeatShareInput>>,
+    /// When the shares open to all (default: 48 hours before the start; never after the
+    /// booking window closes).
+    pub shares_release_at: Option<GqlDateTime>,
+}
+
+/// A seat share: this many seats kept for residents of this home center.
+#[derive(InputObject)]
+pub struct SeatShareInput {
+    /// The home center.
+    pub center_id: ID,
+    /// How many seats (0 removes the share).
+    pub seats: i32,
+}
+
+fn shares_input(input: Option<Vec<SeatShareInput>>) -> Result<Option<Vec<ShareInput>>, AppError> {
+    input
+        .map(|list| {
+            list.into_iter()
+                .map(|share| {
+                    Ok(ShareInput {
+                        center_id: id_field(Kind::Center, "seatShares", &share.center_id)?,
+                        seats: share.seats,
+                    })
+                })
+                .collect()
+        })
+        .transpose()
 }
 
 /// `updatePerformance` input; absent fields keep their value.
@@ -96,6 +127,11 @@ pub struct UpdatePerformanceInput {
     pub booking_opens_at: Option<GqlDateTime>,
     /// Booking closes.
     pub booking_closes_at: Option<GqlDateTime>,
+    /// The seat shares, replacing the current ones (`[]`: none). A share never goes below
+    /// what it has already sold.
+    pub seat_shares: Option<Vec<SeatShareInput>>,
+    /// When the shares open to all.
+    pub shares_release_at: Option<GqlDateTime>,
 }
 
 fn id_field(kind: Kind, field: &str, id: &ID) -> Result<i64, AppError> {
@@ -193,6 +229,8 @@ impl SchedulingMutation {
                 booking_closes_at,
                 origin_center_id,
                 allocation_id,
+                seat_shares: shares_input(input.seat_shares)?.unwrap_or_default(),
+                shares_release_at: GqlDateTime::opt(&input.shares_release_at, "sharesReleaseAt")?,
             },
         )
         .await?;
@@ -220,6 +258,8 @@ impl SchedulingMutation {
                 per_resident_limit: input.per_resident_limit,
                 booking_opens_at: GqlDateTime::opt(&input.booking_opens_at, "bookingOpensAt")?,
                 booking_closes_at: GqlDateTime::opt(&input.booking_closes_at, "bookingClosesAt")?,
+                seat_shares: shares_input(input.seat_shares)?,
+                shares_release_at: GqlDateTime::opt(&input.shares_release_at, "sharesReleaseAt")?,
             },
         )
         .await?;

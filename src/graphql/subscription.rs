@@ -7,7 +7,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::types::{Seat, SeatAvailability, SeatState};
 use super::{caller, services};
-use crate::domain::{booking, catalog};
+use crate::domain::{booking, catalog, shares};
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, decode, encode};
 use crate::realtime::AvailabilityEvent;
@@ -19,6 +19,8 @@ pub struct AvailabilityUpdate {
     pub performance_id: ID,
     /// Seats or places left.
     pub seats_available: i32,
+    /// What the subscriber could book now (see `Performance.seatsAvailableToViewer`).
+    pub seats_available_to_viewer: i32,
     /// The seats whose state changed, with their new state (empty for general admission).
     pub changed_seats: Vec<SeatAvailability>,
 }
@@ -34,10 +36,13 @@ async fn update_for(
     let perf = catalog::performance(db, caller, event.performance_id)
         .await?
         .ok_or(AppError::NotFound("performance"))?;
-    let free = catalog::free_counts(db, &[perf.id])
+    let pools = shares::counts(db, &[perf.id])
         .await?
-        .get(&perf.id)
-        .copied();
+        .remove(&perf.id)
+        .unwrap_or_default();
+    let free = Some(pools.free());
+    let for_viewer =
+        shares::available_to_viewer(db, caller, &perf, &pools, crate::domain::now()).await?;
     let taken: std::collections::HashSet<i64> = booking::taken_seats(db, perf.id)
         .await?
         .into_iter()
@@ -68,6 +73,7 @@ async fn update_for(
     Ok(AvailabilityUpdate {
         performance_id: ID(encode(Kind::Performance, perf.id)),
         seats_available: catalog::seats_available(&perf, free),
+        seats_available_to_viewer: for_viewer,
         changed_seats,
     })
 }

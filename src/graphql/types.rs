@@ -9,7 +9,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use entity::enums;
 use entity::{account, booking, center, performance, seasonal_allocation, seat, ticket, venue};
 
-use super::loaders::{AccountId, CenterId, FreeSeats, SeatId, VenueId};
+use super::loaders::{AccountId, CenterId, SeatId, VenueId};
+use super::shares::SeatShare;
 use super::{caller, loader, services};
 use crate::domain::season::{Season as DomainSeason, shanghai};
 use crate::domain::{accounts, catalog};
@@ -526,14 +527,26 @@ impl Performance {
     }
     async fn seats_available(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         let free = if self.0.status == enums::PerformanceStatus::Published {
-            loader(ctx)?
-                .load_one(FreeSeats(self.0.id))
-                .await
-                .map_err(AppError::from)?
+            Some(super::shares::pools(ctx, self.0.id).await?.free())
         } else {
             None
         };
         Ok(catalog::seats_available(&self.0, free))
+    }
+    /// Seats kept for residents of given home centers until `sharesReleaseAt`.
+    async fn seat_shares(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeatShare>> {
+        super::shares::seat_shares(ctx, self.0.id).await
+    }
+    /// When the shares open to all (null without shares).
+    async fn shares_release_at(&self) -> Option<GqlDateTime> {
+        self.0.shares_release_at.map(local)
+    }
+    /// What the caller could book right now: for a resident, the free seats of its home
+    /// center's share and the open pool (every free seat once shares are released), at most
+    /// what its per-resident limit still allows; for anyone else the seats open to every
+    /// resident; 0 outside the booking window.
+    async fn seats_available_to_viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        super::shares::available_to_viewer(ctx, &self.0).await
     }
     /// Every seat with its state (empty for general admission).
     async fn seat_map(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeatAvailability>> {

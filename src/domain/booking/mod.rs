@@ -313,7 +313,14 @@ async fn book_exactly(
             model.seats_together = Set(false);
             model.update(txn).await?
         };
-        issue_tickets(txn, &booking, &claimed).await?;
+        // The seats are counted against the pools the resident may use (its home share,
+        // the open pool): SOLD_OUT, with the release time, when those have too few.
+        let home = entity::account::Entity::find_by_id(resident)
+            .one(txn)
+            .await?
+            .and_then(|a| a.home_center_id);
+        let pools = super::shares::take(txn, &perf, home, request.size(), now()).await?;
+        issue_tickets(txn, &booking, &claimed, &pools).await?;
         let seat_ids = claimed.iter().filter_map(|c| c.seat_id).collect();
         Ok(Outcome::Booked(booking, seat_ids))
     });
@@ -627,11 +634,7 @@ async fn claim_best(
 const FREE_SEAT_WINDOW: i64 = 600;
 
 fn sold_out(left: usize) -> AppError {
-    if left == 0 {
-        AppError::SoldOut("the performance is sold out".to_owned())
-    } else {
-        AppError::SoldOut(format!("only {left} seats are left"))
-    }
+    super::shares::sold_out(left as i64, None)
 }
 
 async fn finish_claim(
@@ -713,10 +716,12 @@ async fn issue_tickets(
     conn: &impl ConnectionTrait,
     booking: &booking::Model,
     claimed: &[Claimed],
+    pools: &[i64],
 ) -> AppResult<()> {
     let tickets: Vec<ticket::ActiveModel> = claimed
         .iter()
-        .map(|c| ticket::ActiveModel {
+        .zip(pools)
+        .map(|(c, pool)| ticket::ActiveModel {
             booking_id: Set(booking.id),
             performance_id: Set(booking.performance_id),
             inventory_id: Set(c.id),
@@ -725,6 +730,7 @@ async fn issue_tickets(
             status: Set(TicketStatus::Valid),
             checked_in_at: Set(None),
             checked_in_by: Set(None),
+            pool_center_id: Set(*pool),
             ..Default::default()
         })
         .collect();
@@ -849,6 +855,8 @@ pub async fn cancel(
             .filter(entity::inventory::Column::BookingId.eq(id))
             .exec(txn)
             .await?;
+        let pools: Vec<i64> = tickets.iter().map(|t| t.pool_center_id).collect();
+        super::shares::give_back(txn, booking.performance_id, &pools).await?;
         entity::resident_hold::Entity::update_many()
             .col_expr(
                 entity::resident_hold::Column::Tickets,

@@ -388,9 +388,10 @@ async fn run_once(
         .bind(draft.request.idempotency_key.as_deref())
         .bind(draft.fingerprint)
         .bind(&codes);
-    if let Some(ids) = ids {
-        query = query.bind(ids);
-    }
+    // $10 is bound only by the picks that name rows; $11 (where to start among a pool's
+    // counting slots) is numbered after it, so the first-free statement skips $10.
+    query = query.bind(ids.unwrap_or(&[]));
+    query = query.bind(rand::random_range(0..16_i32));
     let row = match query.fetch_one(pool).await {
         Ok(row) => row,
         Err(err) => {
@@ -456,7 +457,8 @@ async fn run_once(
 /// The statement, for each [`Pick`] (in its order). Parameters: $1 performance, $2 the
 /// per-resident limit the request was checked against, $3 now, $4 resident, $5 n,
 /// $6 seats together, $7 idempotency key, $8 request fingerprint, $9 ticket codes,
-/// $10 inventory or seat ids.
+/// $10 inventory or seat ids (empty for the first-free pick), $11 the first counting slot
+/// of a pool to try (random: bookings spread over the slots, see [`crate::domain::shares`]).
 static STATEMENTS: LazyLock<[String; 3]> = LazyLock::new(|| {
     // The inventory and explicit-seat picks name no predicate that a free-inventory index
     // could serve (the free and performance checks are applied to the locked rows, in
@@ -483,7 +485,8 @@ fn statement(pick: &str) -> String {
             SELECT pg_try_advisory_xact_lock_shared({writers}, ($1::int8 % 2147483648)::int4) \
                    AS open), \
          perf AS MATERIALIZED ( \
-            SELECT id FROM performance \
+            SELECT id, (shares_release_at IS NULL OR shares_release_at <= $3::timestamptz) \
+                   AS released FROM performance \
             WHERE id = $1::int8 AND status = 'PUBLISHED' AND per_resident_limit = $2::int4 \
               AND COALESCE(booking_opens_at, published_at, starts_at) <= $3::timestamptz \
               AND COALESCE(booking_closes_at, starts_at) > $3::timestamptz \
@@ -497,27 +500,48 @@ fn statement(pick: &str) -> String {
          mine AS MATERIALIZED ( \
             SELECT id, seat_id FROM picked \
             WHERE performance_id = $1::int8 AND booking_id IS NULL), \
+         home AS MATERIALIZED ( \
+            SELECT COALESCE((SELECT home_center_id FROM account WHERE id = $4::int8), 0) \
+                   AS center), \
+         pool AS MATERIALIZED ( \
+            SELECT p.center_id, p.slot FROM seat_pool p \
+            WHERE p.performance_id = $1::int8 AND p.seats - p.booked >= $5::int4 \
+              AND EXISTS (SELECT 1 FROM perf) AND (SELECT count(*) FROM mine) = $5::int4 \
+              AND (p.center_id = (SELECT center FROM home) OR p.center_id = 0 \
+                   OR (SELECT released FROM perf)) \
+              AND (p.center_id = (SELECT center FROM home) OR NOT EXISTS ( \
+                   SELECT 1 FROM seat_pool s WHERE s.performance_id = $1::int8 \
+                     AND s.center_id = (SELECT center FROM home) AND s.center_id <> 0 \
+                     AND s.booked < s.seats)) \
+            ORDER BY p.center_id = (SELECT center FROM home) DESC, p.center_id = 0 DESC, \
+                     (p.slot + $11::int4) % 16 \
+            LIMIT 1 FOR UPDATE OF p SKIP LOCKED), \
          hold AS ( \
             INSERT INTO resident_hold AS h (performance_id, account_id, tickets) \
             SELECT $1::int8, $4::int8, $5::int4 FROM perf \
-            WHERE (SELECT count(*) FROM mine) = $5::int4 \
+            WHERE EXISTS (SELECT 1 FROM pool) \
             ON CONFLICT (performance_id, account_id) DO UPDATE \
             SET tickets = h.tickets + excluded.tickets \
             WHERE h.tickets + excluded.tickets <= $2::int4 \
             RETURNING 1), \
+         took AS ( \
+            UPDATE seat_pool p SET booked = p.booked + $5::int4 FROM pool s, hold \
+            WHERE p.performance_id = $1::int8 AND p.center_id = s.center_id AND p.slot = s.slot \
+            RETURNING p.center_id), \
          b AS ( \
             INSERT INTO booking (performance_id, account_id, status, quantity, seats_together, \
                                  idempotency_key, request_fingerprint, created_at) \
             SELECT $1::int8, $4::int8, 'CONFIRMED', $5::int4, $6::bool, $7::text, $8::text, \
-                   $3::timestamptz FROM hold \
+                   $3::timestamptz FROM took \
             RETURNING id), \
          c AS ( \
             UPDATE inventory i SET booking_id = b.id FROM b, mine m WHERE i.id = m.id \
             RETURNING i.id, i.seat_id), \
          t AS ( \
-            INSERT INTO ticket (booking_id, performance_id, inventory_id, seat_id, code, status) \
-            SELECT b.id, $1::int8, c.id, c.seat_id, code.value, 'VALID' \
-            FROM b, (SELECT id, seat_id, row_number() OVER (ORDER BY id) AS n FROM c) c \
+            INSERT INTO ticket (booking_id, performance_id, inventory_id, seat_id, code, status, \
+                                pool_center_id) \
+            SELECT b.id, $1::int8, c.id, c.seat_id, code.value, 'VALID', took.center_id \
+            FROM b, took, (SELECT id, seat_id, row_number() OVER (ORDER BY id) AS n FROM c) c \
             JOIN unnest($9::text[]) WITH ORDINALITY AS code(value, n) ON code.n = c.n \
             RETURNING 1) \
          SELECT (SELECT open FROM gate) AS gate, \
