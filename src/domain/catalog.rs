@@ -11,8 +11,8 @@ use entity::enums::{PerformanceCategory, PerformanceStatus};
 use entity::{center, performance, venue};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 
 use crate::auth::Caller;

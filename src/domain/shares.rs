@@ -267,9 +267,9 @@ pub fn release_time(
     if !has_shares {
         return Ok(None);
     }
-    Ok(Some(
-        given.unwrap_or_else(|| (starts_at - DEFAULT_RELEASE_BEFORE).min(closes)),
-    ))
+    Ok(Some(given.unwrap_or_else(|| {
+        (starts_at - DEFAULT_RELEASE_BEFORE).min(closes)
+    })))
 }
 
 /// Sets the pools of a performance: `shares` (already checked) and the open pool of what
@@ -309,7 +309,10 @@ pub(crate) async fn set_pools(
         let kept = if *center == OPEN_POOL {
             None
         } else {
-            shares.iter().find(|s| s.center_id == *center).map(|s| s.seats)
+            shares
+                .iter()
+                .find(|s| s.center_id == *center)
+                .map(|s| s.seats)
         };
         if *center != OPEN_POOL && i64::from(kept.unwrap_or(0)) < *sold {
             return Err(AppError::bad_input(
@@ -431,7 +434,12 @@ pub(crate) async fn take(
                 "UPDATE seat_pool SET booked = booked + $4 \
                  WHERE performance_id = $1 AND center_id = $2 AND slot = $3 \
                    AND booked + $4 <= seats",
-                [perf.id.into(), slot.center_id.into(), slot.slot.into(), k.into()],
+                [
+                    perf.id.into(),
+                    slot.center_id.into(),
+                    slot.slot.into(),
+                    k.into(),
+                ],
             ))
             .await?;
         if changed.rows_affected() != 1 {
@@ -496,7 +504,12 @@ pub(crate) async fn give_back(
                 conn.get_database_backend(),
                 "UPDATE seat_pool SET booked = booked - $4 \
                  WHERE performance_id = $1 AND center_id = $2 AND slot = $3",
-                [performance_id.into(), center.into(), slot.slot.into(), k.into()],
+                [
+                    performance_id.into(),
+                    center.into(),
+                    slot.slot.into(),
+                    k.into(),
+                ],
             ))
             .await?;
             count -= k;
@@ -543,7 +556,9 @@ pub async fn available_to_viewer(
     let Ok(resident) = caller.resident() else {
         return Ok(pools.free_for(None, released) as i32);
     };
-    let account = entity::account::Entity::find_by_id(resident).one(conn).await?;
+    let account = entity::account::Entity::find_by_id(resident)
+        .one(conn)
+        .await?;
     let home = account.and_then(|a| a.home_center_id);
     let held = entity::resident_hold::Entity::find_by_id((perf.id, resident))
         .one(conn)

@@ -23,9 +23,9 @@ use crate::helpers::*;
 // Documents
 // ---------------------------------------------------------------------------------------
 
-const BOOK: &str = "mutation($i: BookSeatsInput!) { bookSeats(input: $i) { id status seatsTogether \
+pub(crate) const BOOK: &str = "mutation($i: BookSeatsInput!) { bookSeats(input: $i) { id status seatsTogether \
      tickets { id code status seat { id section row number } } } }";
-const CANCEL_BOOKING: &str =
+pub(crate) const CANCEL_BOOKING: &str =
     "mutation($id: ID!) { cancelBooking(id: $id) { id status tickets { status seat { id } } } }";
 const CANCEL_PERFORMANCE: &str =
     "mutation($id: ID!, $r: String!) { cancelPerformance(id: $id, reason: $r) { id status } }";
@@ -39,8 +39,8 @@ const CHECK_IN: &str =
     "mutation($c: String!) { checkInTicket(code: $c) { id code status checkedInAt } }";
 const TICKET: &str = "query($c: String!) { ticket(code: $c) { id code status checkedInAt \
      performance { id } } }";
-const SUBSCRIPTION: &str = "subscription($p: ID!) { seatAvailability(performanceId: $p) \
-     { performanceId seatsAvailable changedSeats { seat { id } state } } }";
+pub(crate) const SUBSCRIPTION: &str = "subscription($p: ID!) { seatAvailability(performanceId: $p) \
+     { performanceId seatsAvailable seatsAvailableToViewer changedSeats { seat { id } state } } }";
 
 // ---------------------------------------------------------------------------------------
 // Set-up through the API
@@ -50,37 +50,41 @@ static VENUES: AtomicU64 = AtomicU64::new(0);
 
 /// A seat of a venue, as `Venue.seats` lists it.
 #[derive(Debug, Clone)]
-struct SeatRef {
-    id: String,
-    number: i64,
+pub(crate) struct SeatRef {
+    pub(crate) id: String,
+    pub(crate) number: i64,
 }
 
 /// A published (or draft) performance and its seats, in seat-map order.
 #[derive(Debug, Clone)]
-struct Show {
-    id: String,
-    seats: Vec<SeatRef>,
+pub(crate) struct Show {
+    pub(crate) id: String,
+    pub(crate) seats: Vec<SeatRef>,
 }
 
 /// How a venue is seated.
-enum Layout<'a> {
+pub(crate) enum Layout<'a> {
     /// Rows of one section, nearest the stage first: (label, seats).
     Rows(&'a [(&'a str, i64)]),
     /// General admission with this capacity.
     General(i64),
 }
 
-fn at(t: DateTime<Utc>) -> String {
+pub(crate) fn at(t: DateTime<Utc>) -> String {
     t.to_rfc3339()
 }
 
 /// `now + d`, as the API wants it.
-fn in_(d: Duration) -> String {
+pub(crate) fn in_(d: Duration) -> String {
     at(Utc::now() + d)
 }
 
 /// Creates a venue of the admin's center; returns its id and its seats.
-async fn venue(app: &TestApp, admin: &str, layout: Layout<'_>) -> (String, Vec<SeatRef>) {
+pub(crate) async fn venue(
+    app: &TestApp,
+    admin: &str,
+    layout: Layout<'_>,
+) -> (String, Vec<SeatRef>) {
     let name = format!(
         "Hall {} {}",
         std::process::id(),
@@ -123,7 +127,7 @@ async fn venue(app: &TestApp, admin: &str, layout: Layout<'_>) -> (String, Vec<S
 
 /// Schedules a performance at a new venue (starting in two days unless `extra` says
 /// otherwise; `extra`'s fields are merged into the input) and publishes it when `publish`.
-async fn show_with(
+pub(crate) async fn show_with(
     app: &TestApp,
     admin: &str,
     layout: Layout<'_>,
@@ -168,12 +172,12 @@ async fn show_with(
 }
 
 /// A published performance starting in two days.
-async fn show(app: &TestApp, admin: &str, layout: Layout<'_>, extra: Value) -> Show {
+pub(crate) async fn show(app: &TestApp, admin: &str, layout: Layout<'_>, extra: Value) -> Show {
     show_with(app, admin, layout, extra, true).await
 }
 
 /// `rows` rows of `per_row` seats, labelled A, B, C…
-fn grid(rows: usize, per_row: i64) -> Vec<(&'static str, i64)> {
+pub(crate) fn grid(rows: usize, per_row: i64) -> Vec<(&'static str, i64)> {
     const LABELS: [&str; 26] = [
         "A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R", "S", "T",
         "U", "V", "W", "X", "Y", "Z", "AA", "AB",
@@ -185,7 +189,7 @@ fn grid(rows: usize, per_row: i64) -> Vec<(&'static str, i64)> {
 // Booking helpers
 // ---------------------------------------------------------------------------------------
 
-async fn book_quantity(app: &TestApp, token: &str, perf: &str, quantity: i64) -> Gql {
+pub(crate) async fn book_quantity(app: &TestApp, token: &str, perf: &str, quantity: i64) -> Gql {
     app.gql(
         Some(token),
         BOOK,
@@ -194,7 +198,7 @@ async fn book_quantity(app: &TestApp, token: &str, perf: &str, quantity: i64) ->
     .await
 }
 
-async fn book_seats(app: &TestApp, token: &str, perf: &str, seats: &[&str]) -> Gql {
+pub(crate) async fn book_seats(app: &TestApp, token: &str, perf: &str, seats: &[&str]) -> Gql {
     app.gql(
         Some(token),
         BOOK,
@@ -232,7 +236,7 @@ async fn rush(
 }
 
 /// `CONFIRMED` for a booking made, else the error code (`NO_CODE` when there is none).
-fn outcome(r: &Gql) -> String {
+pub(crate) fn outcome(r: &Gql) -> String {
     if r.body.get("errors").is_none() && r.body["data"]["bookSeats"]["id"].is_string() {
         assert_eq!(r.body["data"]["bookSeats"]["status"], "CONFIRMED");
         "CONFIRMED".to_owned()
@@ -241,7 +245,10 @@ fn outcome(r: &Gql) -> String {
     }
 }
 
-fn tally(results: &[Gql], outcome_of: impl Fn(&Gql) -> String) -> HashMap<String, usize> {
+pub(crate) fn tally(
+    results: &[Gql],
+    outcome_of: impl Fn(&Gql) -> String,
+) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for r in results {
         *counts.entry(outcome_of(r)).or_insert(0) += 1;
@@ -250,7 +257,7 @@ fn tally(results: &[Gql], outcome_of: impl Fn(&Gql) -> String) -> HashMap<String
 }
 
 /// The seat ids of a successful `bookSeats` answer.
-fn booked_seats(r: &Gql) -> Vec<String> {
+pub(crate) fn booked_seats(r: &Gql) -> Vec<String> {
     r.data()["bookSeats"]["tickets"]
         .as_array()
         .expect("tickets")
@@ -285,19 +292,19 @@ fn ticket_codes(r: &Gql) -> Vec<String> {
         .collect()
 }
 
-async fn seats_available(app: &TestApp, perf: &str) -> i64 {
+pub(crate) async fn seats_available(app: &TestApp, perf: &str) -> i64 {
     let r = app.anon(AVAILABILITY, json!({ "id": perf })).await;
     r.data()["performance"]["seatsAvailable"]
         .as_i64()
         .expect("seatsAvailable")
 }
 
-fn row_id(kind: zouqin::ids::Kind, global: &str) -> i64 {
+pub(crate) fn row_id(kind: zouqin::ids::Kind, global: &str) -> i64 {
     zouqin::ids::decode(kind, global).expect("a global id of the right kind")
 }
 
 /// The performance's non-cancelled tickets, read straight from the database.
-async fn live_tickets(app: &TestApp, perf: &str) -> Vec<entity::ticket::Model> {
+pub(crate) async fn live_tickets(app: &TestApp, perf: &str) -> Vec<entity::ticket::Model> {
     entity::ticket::Entity::find()
         .filter(
             entity::ticket::Column::PerformanceId.eq(row_id(zouqin::ids::Kind::Performance, perf)),
@@ -1834,7 +1841,7 @@ type WsStream =
 const WS_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 /// A `graphql-transport-ws` (or legacy `graphql-ws`) client.
-struct Ws {
+pub(crate) struct Ws {
     stream: WsStream,
     legacy: bool,
     /// One deadline for every message still to come (see [`Ws::all_within`]).
@@ -1842,7 +1849,7 @@ struct Ws {
 }
 
 impl Ws {
-    async fn connect(app: &TestApp, token: Option<&str>, protocol: &'static str) -> Ws {
+    pub(crate) async fn connect(app: &TestApp, token: Option<&str>, protocol: &'static str) -> Ws {
         let mut request = format!("ws://127.0.0.1:{}/graphql/ws", app.port)
             .into_client_request()
             .expect("request");
@@ -1918,7 +1925,7 @@ impl Ws {
     }
 
     /// Subscribes to `seatAvailability` and waits until the server listens for events.
-    async fn subscribe(&mut self, app: &TestApp, id: &str, performance: &str) {
+    pub(crate) async fn subscribe(&mut self, app: &TestApp, id: &str, performance: &str) {
         let listening = app.subscribers().await;
         let kind = if self.legacy { "start" } else { "subscribe" };
         self.send(json!({
@@ -1938,7 +1945,7 @@ impl Ws {
     }
 
     /// The next `seatAvailability` update of subscription `id`.
-    async fn update(&mut self, id: &str) -> Value {
+    pub(crate) async fn update(&mut self, id: &str) -> Value {
         let message = self.next().await;
         let data = if self.legacy { "data" } else { "next" };
         assert_eq!(message["type"], data, "{message}");

@@ -15,3 +15,4 @@ mod limits;
 mod operations;
 mod rules;
 mod scheduling;
+mod shares;
