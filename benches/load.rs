@@ -59,6 +59,8 @@ const HALL_ROW_SEATS: usize = 20;
 const BROWSE_EXTRA_PERFORMANCES: usize = 24;
 const RUSH_LEVELS: [usize; 3] = [8, 32, 128];
 const STORM_LOGINS: usize = 20;
+/// Clients of the rush on a performance split into two seat shares.
+const SHARES_RUSH_CLIENTS: usize = 32;
 
 // ---------------------------------------------------------------------------------------
 // main
@@ -650,6 +652,11 @@ impl Api {
                 .pointer("/extensions/code")
                 .and_then(Value::as_str)
                 .unwrap_or("NO_CODE");
+            // Sold out for this resident's center while other centers' shares have seats:
+            // not the end of a rush.
+            if code == "SOLD_OUT" && error.pointer("/extensions/sharesReleaseAt").is_some() {
+                return Err("SOLD_OUT_FOR_CENTER".to_owned());
+            }
             return Err(code.to_owned());
         }
         if !status.is_success() {
@@ -718,6 +725,9 @@ struct Fixture {
     profile_perf: String,
     /// Days ahead for the next performance at the arena (one per day: no overlaps).
     next_arena_day: AtomicI64,
+    /// Pinghu and Jinshan: residents alternate between them (the shares run splits the
+    /// arena 50/50 between them).
+    share_centers: [String; 2],
 }
 
 impl Fixture {
@@ -758,25 +768,32 @@ impl Fixture {
             hall_id: String::new(),
             profile_perf: String::new(),
             next_arena_day: AtomicI64::new(200),
+            share_centers: Default::default(),
         };
         let server = Server::start(&fx, "setup", "warn").await?;
         let api = Api::new(&server)?;
         let admin = fx.admin_token(&api).await?;
         let centers = api.must(None, "{ centers { id code } }", json!({})).await?;
-        let home_center = centers["centers"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["code"] == "pinghu"))
-            .and_then(|c| c["id"].as_str())
-            .ok_or("no pinghu center after seed-demo")?
-            .to_owned();
+        let center = |code: &str| {
+            centers["centers"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["code"] == code))
+                .and_then(|c| c["id"].as_str())
+                .map(str::to_owned)
+                .ok_or(format!("no {code} center after seed-demo"))
+        };
+        let home_center = center("pinghu")?;
+        fx.share_centers = [home_center.clone(), center("jinshan")?];
         fx.arena_id =
             create_venue(&api, &admin, "Bench Arena", ARENA_ROWS, ARENA_ROW_SEATS).await?;
         fx.hall_id = create_venue(&api, &admin, "Bench Hall", HALL_ROWS, HALL_ROW_SEATS).await?;
         for n in 0..BROWSE_EXTRA_PERFORMANCES {
             let title = format!("Bench concert {n:02}");
-            schedule_and_publish(&api, &admin, &fx.hall_id, &title, 30 + n as i64).await?;
+            schedule_and_publish(&api, &admin, &fx.hall_id, &title, 30 + n as i64, json!({}))
+                .await?;
         }
-        fx.profile_perf = schedule_and_publish(&api, &admin, &fx.hall_id, "Profile", 29).await?;
+        fx.profile_perf =
+            schedule_and_publish(&api, &admin, &fx.hall_id, "Profile", 29, json!({})).await?;
         // One resident through the API: its argon2 hash is copied to all the others, and its
         // token shows the claims the server issues (so minted tokens have the same shape).
         let first_email = resident_email(0);
@@ -801,12 +818,13 @@ impl Fixture {
         sqlx::query(
             "INSERT INTO account (email, password_hash, display_name, role, home_center_id, active, created_at) \
              SELECT 'bench-r' || lpad(g::text, 6, '0') || '@bench.example', $1, 'Bench resident ' || g, \
-                    'RESIDENT', $2, TRUE, now() \
+                    'RESIDENT', CASE WHEN g % 2 = 0 THEN $2 ELSE $4 END, TRUE, now() \
              FROM generate_series(1, $3) AS g",
         )
         .bind(&hash)
         .bind(raw_id(&home_center)?)
         .bind(settings.residents as i64 - 1)
+        .bind(raw_id(&fx.share_centers[1])?)
         .execute(&fx.pool)
         .await?;
         let rows = sqlx::query(
@@ -860,12 +878,21 @@ impl Fixture {
         api: &Api,
         admin: &str,
         title: &str,
+        extra: Value,
     ) -> BoxResult<(String, i64)> {
         let day = self.next_arena_day.fetch_add(1, Ordering::SeqCst);
-        let id = schedule_and_publish(api, admin, &self.arena_id, title, day).await?;
+        let id = schedule_and_publish(api, admin, &self.arena_id, title, day, extra).await?;
         let raw = raw_id(&id)?;
         Ok((id, raw))
     }
+}
+
+/// `base` with `extra`'s fields added (objects only).
+fn merged(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
 }
 
 fn resident_email(n: usize) -> String {
@@ -910,20 +937,21 @@ async fn schedule_and_publish(
     venue: &str,
     title: &str,
     days_ahead: i64,
+    extra: Value,
 ) -> BoxResult<String> {
     let day = (chrono::Utc::now() + chrono::Duration::days(days_ahead)).date_naive();
     let data = api
         .must(
             Some(admin),
             "mutation($input: SchedulePerformanceInput!) { schedulePerformance(input: $input) { id } }",
-            json!({ "input": {
+            json!({ "input": merged(json!({
                 "venueId": venue,
                 "title": title,
                 "category": "CONCERT",
                 "startsAt": format!("{day}T11:00:00Z"),
                 "endsAt": format!("{day}T13:00:00Z"),
                 "perResidentLimit": 4,
-            }}),
+            }), extra) }),
         )
         .await?;
     let id = str_at(&data, "/schedulePerformance/id")?.to_owned();
@@ -1312,6 +1340,8 @@ async fn storm_scenario(fx: &Arc<Fixture>, settings: &Settings) -> BoxResult<Sto
 
 struct RushRun {
     concurrency: usize,
+    /// The performance's seats are all in two 50/50 seat shares.
+    shares: bool,
     sample: Sample,
     sold_out: bool,
     split: u64,
@@ -1322,6 +1352,16 @@ struct RushRun {
     gen_cpu_ms: f64,
     /// `SEATS=<capacity> rush.sh CLIENTS`, or why it did not run.
     baseline: Baseline,
+}
+
+impl RushRun {
+    fn label(&self) -> String {
+        if self.shares {
+            format!("{} (shares 50/50)", self.concurrency)
+        } else {
+            self.concurrency.to_string()
+        }
+    }
 }
 
 struct RushResult {
@@ -1371,21 +1411,32 @@ async fn rush_scenario(
     let mut performances = Vec::new();
     for c in RUSH_LEVELS {
         let zouqin = fx
-            .arena_performance(&api, &admin, &format!("Rush c={c}"))
+            .arena_performance(&api, &admin, &format!("Rush c={c}"), json!({}))
             .await?;
-        performances.push((c, zouqin));
+        performances.push((c, false, zouqin));
     }
+    // The same rush on a performance whose seats are all kept in two shares, half for
+    // Pinghu's residents and half for Jinshan's (the residents alternate between the two).
+    let half = capacity / 2;
+    let shares = json!({ "seatShares": [
+        { "centerId": fx.share_centers[0], "seats": half },
+        { "centerId": fx.share_centers[1], "seats": capacity - half },
+    ]});
+    let shared = fx
+        .arena_performance(&api, &admin, "Rush c=32 shares 50/50", shares)
+        .await?;
+    performances.push((SHARES_RUSH_CLIENTS, true, shared));
     server.stop();
     // The one read the booking transaction does on every booking, at 20,000 free seats.
     let first = performances
         .first()
-        .map(|p| p.1.1)
+        .map(|p| p.2.1)
         .ok_or("no rush performance")?;
     let free_seat_reads = free_seat_reads(&fx.pool, first).await?;
 
     let mut runs = Vec::new();
-    for (c, (perf_gid, perf_id)) in performances {
-        log(&format!("rush at concurrency {c} …"));
+    for (c, shares, (perf_gid, perf_id)) in performances {
+        log(&format!("rush at concurrency {c}{} …", if shares { " with shares" } else { "" }));
         let server = Server::start(fx, &format!("rush-{c}"), "warn").await?;
         let api = Api::new(&server)?;
         let _ = closed_loop(
@@ -1437,6 +1488,7 @@ async fn rush_scenario(
         .await;
         runs.push(RushRun {
             concurrency: c,
+            shares,
             sample,
             sold_out,
             split,
@@ -1537,6 +1589,8 @@ struct Inventory {
     double_sold_seats: i64,
     mismatched: i64,
     partial_bookings: i64,
+    /// Seats the seat-pool counters say are sold.
+    pool_booked: i64,
 }
 
 impl Inventory {
@@ -1554,7 +1608,8 @@ impl Inventory {
                (SELECT count(*) FROM ticket t JOIN inventory i ON i.id = t.inventory_id \
                   WHERE t.performance_id = $1 AND t.status <> 'CANCELLED' AND i.booking_id IS DISTINCT FROM t.booking_id) AS mismatched, \
                (SELECT count(*) FROM booking b WHERE b.performance_id = $1 AND b.status = 'CONFIRMED' AND b.quantity <> \
-                  (SELECT count(*) FROM ticket t WHERE t.booking_id = b.id AND t.status <> 'CANCELLED')) AS partial",
+                  (SELECT count(*) FROM ticket t WHERE t.booking_id = b.id AND t.status <> 'CANCELLED')) AS partial, \
+               (SELECT COALESCE(SUM(booked), 0)::int8 FROM seat_pool WHERE performance_id = $1) AS pool_booked",
         )
         .bind(perf)
         .fetch_one(pool)
@@ -1568,6 +1623,7 @@ impl Inventory {
             double_sold_seats: row.try_get("double_seat")?,
             mismatched: row.try_get("mismatched")?,
             partial_bookings: row.try_get("partial")?,
+            pool_booked: row.try_get("pool_booked")?,
         })
     }
 
@@ -1579,6 +1635,7 @@ impl Inventory {
             && self.mismatched == 0
             && self.partial_bookings == 0
             && self.live_tickets == self.capacity - self.free
+            && self.pool_booked == self.live_tickets
             && (!sold_out || self.confirmed == self.capacity / 2)
     }
 }
@@ -2309,7 +2366,7 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {:.1} s | {} | {} | {} | {} | {} | {} | {} MiB |",
-                run.concurrency,
+                run.label(),
                 if run.sold_out { "yes" } else { "no (time cap)" },
                 x.ok,
                 x.elapsed.as_secs_f64(),
@@ -2360,7 +2417,7 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
             let _ = writeln!(
                 s,
                 "| {} | {clients} | {transactions} | {rate} | {} / {baseline_avg} | {ratio} | {} | {check} | {} / {} / {} |",
-                run.concurrency,
+                run.label(),
                 f1(run.sample.mean_ms()),
                 check_text(&run.check, run.sold_out, run.sample.ok),
                 f1(run.cpu_ms),
@@ -2439,7 +2496,22 @@ fn targets(m: &MachineReport, r: &Results) -> String {
     let _ = writeln!(s, "| target | measured | |\n|---|---|---|");
     let mark = |ok: bool| if ok { "met" } else { "**missed**" };
     if let Some(rush) = &r.rush {
-        if let Some(run) = rush.runs.iter().find(|x| x.concurrency == 32) {
+        let plain = rush
+            .runs
+            .iter()
+            .find(|x| x.concurrency == SHARES_RUSH_CLIENTS && !x.shares);
+        if let (Some(plain), Some(shared)) = (plain, rush.runs.iter().find(|x| x.shares)) {
+            let ratio = shared.sample.rate() / plain.sample.rate();
+            let _ = writeln!(
+                s,
+                "| rush with 50/50 seat shares ≥ 90% of the rush without shares (32 clients, same run) | {} ({} vs {} bookings/s) | {} |",
+                pct(ratio),
+                f1(shared.sample.rate()),
+                f1(plain.sample.rate()),
+                mark(ratio >= 0.9)
+            );
+        }
+        if let Some(run) = rush.runs.iter().find(|x| x.concurrency == 32 && !x.shares) {
             match &run.baseline {
                 Ok(p) => {
                     let ceiling = p.bookings_rate();
@@ -2542,7 +2614,7 @@ fn targets(m: &MachineReport, r: &Results) -> String {
     }
     if let Some(rush) = &r.rush {
         for run in &rush.runs {
-            peaks.push((format!("rush {}", run.concurrency), run.rss_mib));
+            peaks.push((format!("rush {}", run.label()), run.rss_mib));
         }
     }
     let max = peaks.iter().map(|p| p.1).fold(0.0, f64::max);

@@ -34,12 +34,20 @@ const LANDED: &[&str] = &[
     "HomeCenterCount",
     "Query.exchangeReport",
     "Mutation.excuseNoShow",
+    // Seat shares by home center.
+    "SeatShare",
+    "SeatShareInput",
 ];
 
 /// Fields the second block adds to first-block types in its comments ("Account gains:
 /// active: Boolean!"), as SDL, for those that have landed.
-const LANDED_GAINS: &str =
-    "type Account { active: Boolean! noShows: Int! bookingSuspendedUntil: DateTime }";
+const LANDED_GAINS: &str = "
+    type Account { active: Boolean! noShows: Int! bookingSuspendedUntil: DateTime }
+    type Performance { seatShares: [SeatShare!]! sharesReleaseAt: DateTime
+        seatsAvailableToViewer: Int! }
+    input SchedulePerformanceInput { seatShares: [SeatShareInput!] sharesReleaseAt: DateTime }
+    input UpdatePerformanceInput { seatShares: [SeatShareInput!] sharesReleaseAt: DateTime }
+";
 
 #[derive(Default, Debug)]
 struct Shape {
