@@ -135,6 +135,14 @@ fn center_id(global: &str) -> i64 {
     row_id(zouqin::ids::Kind::Center, global)
 }
 
+/// `extra` for a performance five days ahead, so its shares (released 48 hours before the
+/// start by default) still hold.
+fn later(mut extra: Value) -> Value {
+    extra["startsAt"] = json!(in_(Duration::days(5)));
+    extra["endsAt"] = json!(in_(Duration::days(5) + Duration::hours(2)));
+    extra
+}
+
 fn shares_input(list: &[(&str, i64)]) -> Value {
     json!(
         list.iter()
@@ -158,7 +166,7 @@ async fn a_rush_on_shares_sells_each_share_only_to_its_center_and_the_rest_after
         &a,
         &admin,
         Layout::Rows(&grid(20, 20)),
-        json!({ "seatShares": shares_input(&[(&w.pinghu, 150), (&w.jinshan, 150)]) }),
+        later(json!({ "seatShares": shares_input(&[(&w.pinghu, 150), (&w.jinshan, 150)]) })),
     )
     .await;
     let pinghu = a.residents_fast(300, "pinghu").await;
@@ -300,7 +308,7 @@ async fn changing_shares_during_a_rush_keeps_the_counters_exact_on_postgres() {
         &a,
         &admin,
         Layout::Rows(&grid(10, 20)),
-        json!({ "seatShares": shares_input(&[(&w.jinshan, 60)]) }),
+        later(json!({ "seatShares": shares_input(&[(&w.jinshan, 60)]) })),
     )
     .await;
     let pinghu = a.residents_fast(80, "pinghu").await;
@@ -451,7 +459,7 @@ async fn a_booking_straddles_the_share_and_the_pool_and_a_cancellation_gives_bac
         &app,
         &admin,
         Layout::Rows(&[("A", 10)]),
-        json!({ "seatShares": shares_input(&[(&w.pinghu, 3)]) }),
+        later(json!({ "seatShares": shares_input(&[(&w.pinghu, 3)]) })),
     )
     .await;
     let first = app.resident("first@example.com", &w.pinghu).await;
@@ -535,7 +543,7 @@ async fn general_admission_keeps_a_share_and_sold_out_says_when_it_opens() {
         &app,
         &admin,
         Layout::General(30),
-        json!({ "seatShares": shares_input(&[(&w.jinshan, 10)]) }),
+        later(json!({ "seatShares": shares_input(&[(&w.jinshan, 10)]) })),
     )
     .await;
     let pinghu = app.residents_fast(6, "pinghu").await;
@@ -582,7 +590,7 @@ async fn the_release_step_tells_subscribers_what_each_can_book() {
         &app,
         &admin,
         Layout::Rows(&[("A", 6)]),
-        json!({ "seatShares": shares_input(&[(&w.jinshan, 4)]) }),
+        later(json!({ "seatShares": shares_input(&[(&w.jinshan, 4)]) })),
     )
     .await;
     let resident = app.resident("ph@example.com", &w.pinghu).await;
