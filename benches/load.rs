@@ -1436,7 +1436,10 @@ async fn rush_scenario(
 
     let mut runs = Vec::new();
     for (c, shares, (perf_gid, perf_id)) in performances {
-        log(&format!("rush at concurrency {c}{} …", if shares { " with shares" } else { "" }));
+        log(&format!(
+            "rush at concurrency {c}{} …",
+            if shares { " with shares" } else { "" }
+        ));
         let server = Server::start(fx, &format!("rush-{c}"), "warn").await?;
         let api = Api::new(&server)?;
         let _ = closed_loop(

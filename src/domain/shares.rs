@@ -671,7 +671,8 @@ mod tests {
         assert!(big.iter().all(|s| *s == 1250));
         let odd = layout(1_001);
         assert_eq!(odd.iter().sum::<i32>(), 1_001);
-        assert!(odd.iter().max().unwrap() - odd.iter().min().unwrap() <= 1);
+        let (max, min) = (odd.iter().max(), odd.iter().min());
+        assert!(matches!((max, min), (Some(max), Some(min)) if max - min <= 1));
     }
 
     #[test]
