@@ -18,6 +18,34 @@ pub mod venues;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+/// Runs a time-driven step every `every` until `closing` turns true (the server's shutdown).
+/// Every instance runs one of each: which instance does the work does not matter, and none is
+/// special (each step claims its rows). The first run comes after a random part of `every`,
+/// so instances started together do not sweep in step. A failed run is logged (as `what`)
+/// and tried again next time.
+pub async fn repeat<F, Fut, T>(
+    what: &'static str,
+    every: std::time::Duration,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+    mut step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::AppResult<T>>,
+{
+    let jitter = every.mul_f64(rand::random::<f64>());
+    let mut next = tokio::time::Instant::now() + jitter;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = closing.wait_for(|closed| *closed) => return,
+        }
+        if let Err(err) = step().await {
+            tracing::warn!(error = ?err, step = what, "a time-driven step failed; it runs again at the next sweep");
+        }
+        next = tokio::time::Instant::now() + every;
+    }
+}
+
 /// The current instant, truncated to microseconds (what PostgreSQL stores), so a value
 /// read back equals the value written.
 pub fn now() -> DateTime<Utc> {

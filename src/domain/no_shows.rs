@@ -110,28 +110,17 @@ impl std::ops::AddAssign for Marked {
     }
 }
 
-/// Runs [`mark_due`] every `every` until `closing` turns true (the server's shutdown). Every
-/// instance runs one: which instance settles a performance does not matter, and none is
-/// special. The first run comes after a random part of `every`, so instances started
-/// together do not sweep in step. A failed run is logged and tried again next time.
+/// Runs [`mark_due`] every `every` until `closing` turns true (see [`super::repeat`]).
 pub async fn sweep(
     conn: DatabaseConnection,
     policy: Policy,
     every: std::time::Duration,
-    mut closing: tokio::sync::watch::Receiver<bool>,
+    closing: tokio::sync::watch::Receiver<bool>,
 ) {
-    let jitter = every.mul_f64(rand::random::<f64>());
-    let mut next = tokio::time::Instant::now() + jitter;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
-            _ = closing.wait_for(|closed| *closed) => return,
-        }
-        if let Err(err) = mark_due(&conn, &policy, super::now()).await {
-            tracing::warn!(error = ?err, "the no-show step failed; it runs again at the next sweep");
-        }
-        next = tokio::time::Instant::now() + every;
-    }
+    super::repeat("no-shows", every, closing, || {
+        mark_due(&conn, &policy, super::now())
+    })
+    .await;
 }
 
 /// The step: settles every published performance that ended at or before `now`, a batch

@@ -635,25 +635,17 @@ pub async fn release_due(
     Ok(total)
 }
 
-/// Runs [`release_due`] every `every` until the server closes.
+/// Runs [`release_due`] every `every` until the server closes (see [`super::repeat`]).
 pub async fn sweep(
     conn: DatabaseConnection,
     realtime: Realtime,
     every: std::time::Duration,
-    mut closing: tokio::sync::watch::Receiver<bool>,
+    closing: tokio::sync::watch::Receiver<bool>,
 ) {
-    let jitter = every.mul_f64(rand::random::<f64>());
-    let mut next = tokio::time::Instant::now() + jitter;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
-            _ = closing.wait_for(|closed| *closed) => return,
-        }
-        if let Err(err) = release_due(&conn, &realtime, super::now()).await {
-            tracing::warn!(error = ?err, "the share release step failed; it runs again at the next sweep");
-        }
-        next = tokio::time::Instant::now() + every;
-    }
+    super::repeat("share release", every, closing, || {
+        release_due(&conn, &realtime, super::now())
+    })
+    .await;
 }
 
 #[cfg(test)]
