@@ -100,8 +100,18 @@ impl Application {
         let key = settings.jwt_key().map_err(StartError)?;
         crate::auth::password::warm_up();
         let realtime = Realtime::start(&database).await;
-        let bookings = crate::domain::booking::Booker::new(database.pg_pool.clone());
+        let bookings = crate::domain::booking::Booker::new(
+            database.pg_pool.clone(),
+            settings.waitlist.policy(),
+        );
         bookings.follow(&realtime);
+        tokio::spawn(crate::domain::waitlist::sweep(
+            database.conn.clone(),
+            realtime.clone(),
+            bookings.clone(),
+            settings.waitlist.sweep_every(),
+            realtime.closing(),
+        ));
         tokio::spawn(crate::domain::no_shows::sweep(
             database.conn.clone(),
             settings.no_shows.policy(),

@@ -187,6 +187,45 @@ pub struct Settings {
     /// No-shows and the booking suspensions they bring.
     #[command(flatten)]
     pub no_shows: NoShowSettings,
+    /// The waiting list's offers.
+    #[command(flatten)]
+    pub waitlist: WaitlistSettings,
+}
+
+/// The waiting list of API.md: how long an offer holds its seats, how often a large party
+/// may be passed over before freed seats gather for it, and how often this instance looks
+/// for offers that ran out.
+#[derive(Debug, Clone, Args)]
+pub struct WaitlistSettings {
+    /// How long a waiting-list offer holds its seats, in minutes.
+    #[arg(long = "waitlist-offer-minutes", env = "ZOUQIN_WAITLIST_OFFER_MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    pub offer_minutes: u32,
+    /// Offers to entries behind a WAITING entry that it could not take, after which freed
+    /// seats gather for it instead of going to later, smaller parties.
+    #[arg(long = "waitlist-max-passes", env = "ZOUQIN_WAITLIST_MAX_PASSES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_passes: u32,
+    /// How often, in seconds, this instance expires offers that ran out and passes their
+    /// seats on (any instance may; each offer expires once).
+    #[arg(long = "waitlist-sweep-secs", env = "ZOUQIN_WAITLIST_SWEEP_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub sweep_secs: u64,
+}
+
+impl WaitlistSettings {
+    /// The rule, for the domain.
+    pub fn policy(&self) -> crate::domain::waitlist::Policy {
+        crate::domain::waitlist::Policy {
+            offer_minutes: i64::from(self.offer_minutes),
+            max_passes: self.max_passes as i32,
+        }
+    }
+
+    /// The time between two sweeps.
+    pub fn sweep_every(&self) -> Duration {
+        Duration::from_secs(self.sweep_secs)
+    }
 }
 
 /// The no-show rule of API.md: `strikes` no-shows within `window_days` suspend a resident's

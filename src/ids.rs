@@ -27,6 +27,8 @@ pub enum Kind {
     Ticket,
     /// `AuditEntry`.
     AuditEntry,
+    /// `WaitlistEntry`.
+    WaitlistEntry,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Booking => "Booking",
             Kind::Ticket => "Ticket",
             Kind::AuditEntry => "AuditEntry",
+            Kind::WaitlistEntry => "WaitlistEntry",
         }
     }
 
@@ -50,7 +53,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 10] = [
         Kind::Center,
         Kind::Account,
         Kind::Venue,
@@ -60,6 +63,7 @@ impl Kind {
         Kind::Booking,
         Kind::Ticket,
         Kind::AuditEntry,
+        Kind::WaitlistEntry,
     ];
 }
 

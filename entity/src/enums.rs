@@ -140,3 +140,30 @@ pub enum TicketStatus {
     #[sea_orm(string_value = "NO_SHOW")]
     NoShow,
 }
+
+/// Where a waiting-list entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum WaitlistStatus {
+    /// In the queue.
+    #[sea_orm(string_value = "WAITING")]
+    Waiting,
+    /// Seats are held for it until `offer_expires_at`.
+    #[sea_orm(string_value = "OFFERED")]
+    Offered,
+    /// The offer was accepted: a booking.
+    #[sea_orm(string_value = "BOOKED")]
+    Booked,
+    /// The holder declined the offer.
+    #[sea_orm(string_value = "DECLINED")]
+    Declined,
+    /// The offer ran out, or booking closed while it waited.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    /// The holder left the list, or booked the performance directly.
+    #[sea_orm(string_value = "LEFT")]
+    Left,
+    /// The performance was cancelled, or the entry no longer fits the holder's limit.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}

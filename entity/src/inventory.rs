@@ -12,6 +12,10 @@ pub struct Model {
     pub seat_id: Option<i64>,
     pub place_no: i32,
     pub booking_id: Option<i64>,
+    /// The waiting-list entry whose offer holds it (a held row is not free).
+    pub held_by: Option<i64>,
+    /// The seat pool a held row was counted against.
+    pub held_pool: Option<i64>,
 }
 
 /// No relations are declared: the domain layer joins explicitly where it needs to.

@@ -21,3 +21,4 @@ pub mod seat_pool;
 pub mod ticket;
 pub mod venue;
 pub mod venue_share;
+pub mod waitlist_entry;

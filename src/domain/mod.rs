@@ -15,6 +15,7 @@ pub mod scheduling;
 pub mod season;
 pub mod shares;
 pub mod venues;
+pub mod waitlist;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -458,6 +458,8 @@ async fn managed(
 /// `updatePerformance`: re-validates the whole performance with the changes applied.
 pub async fn update(
     conn: &DatabaseConnection,
+    realtime: &Realtime,
+    policy: super::waitlist::Policy,
     caller: &Caller,
     id: i64,
     changes: PerformanceChanges,
@@ -508,7 +510,7 @@ pub async fn update(
         Some(list) => Some(shares::check_shares(conn, list, current.capacity).await?),
         None => None,
     };
-    crate::write_txn!(conn, |txn| {
+    let (updated, held) = crate::write_txn!(conn, |txn| {
         let locked = exclude_bookings(txn, id).await?;
         let has_shares = match &seat_shares {
             Some(list) => !list.is_empty(),
@@ -575,11 +577,24 @@ pub async fn update(
             changes.audit_details(),
         )
         .await?;
-        db::found(
+        let updated = db::found(
             performance::Entity::find_by_id(id).one(txn).await?,
             "performance",
-        )
-    })
+        )?;
+        // New shares, a new limit or window may let waiting entries be served (or no
+        // longer fit their holders' limits): settled in this transaction.
+        let seating = venues::find(txn, updated.venue_id)
+            .await?
+            .map_or(SeatingMode::Reserved, |v| v.seating);
+        let held = super::waitlist::after_change(txn, &updated, seating, &policy).await?;
+        Ok((updated, held))
+    })?;
+    if !held.is_empty() {
+        realtime
+            .publish(AvailabilityEvent::freed(updated.id, held))
+            .await;
+    }
+    Ok(updated)
 }
 
 /// The advisory-lock class of "writers of a performance" (`pg_advisory_xact_lock(int, int)`;
@@ -765,6 +780,7 @@ pub async fn cancel(
         if changed.rows_affected != 1 {
             return Err(AppError::conflict("the performance is already cancelled"));
         }
+        super::waitlist::cancel_all(txn, id, now).await?;
         cancel_all_bookings(txn, id, now).await?;
         if let Some(allocation_id) = current.allocation_id {
             allocations::release_slot(txn, allocation_id).await?;

@@ -476,6 +476,15 @@ pub fn sold_out(left: i64, release: Option<DateTime<Utc>>) -> AppError {
     }
 }
 
+/// `SOLD_OUT` while residents wait: free seats go to the waiting list first.
+pub fn sold_out_to_waitlist() -> AppError {
+    AppError::SoldOut {
+        message: "the performance is sold out: seats that come free go to its waiting list"
+            .to_owned(),
+        shares_release_at: None,
+    }
+}
+
 /// Gives the seats of cancelled tickets back to the pools they came from
 /// (`pools`: a pool per ticket). The caller holds the performance row exclusively.
 pub(crate) async fn give_back(

@@ -230,6 +230,9 @@ impl CatalogQuery {
             Kind::AuditEntry => Some(Node::AuditEntry(super::operations::AuditEntry(
                 crate::domain::audit::visible(db, caller, row).await?,
             ))),
+            Kind::WaitlistEntry => Some(Node::WaitlistEntry(super::waitlist::WaitlistEntry(
+                crate::domain::waitlist::visible(db, caller, row).await?,
+            ))),
         };
         node.map(Some)
             .ok_or_else(|| AppError::NotFound(kind.name()).into())

@@ -14,6 +14,7 @@ pub mod scheduling;
 pub mod shares;
 pub mod subscription;
 pub mod types;
+pub mod waitlist;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema};
@@ -54,6 +55,7 @@ pub struct Query(
     booking::BookingQuery,
     operations::OperationsQuery,
     ledger::LedgerQuery,
+    waitlist::WaitlistQuery,
 );
 
 /// All mutation fields.
@@ -65,6 +67,7 @@ pub struct Mutation(
     booking::BookingMutation,
     operations::OperationsMutation,
     ledger::LedgerMutation,
+    waitlist::WaitlistMutation,
 );
 
 /// The schema type.

@@ -245,8 +245,11 @@ impl SchedulingMutation {
         input: UpdatePerformanceInput,
     ) -> async_graphql::Result<Performance> {
         let id = decode(Kind::Performance, &id)?;
+        let services = services(ctx)?;
         let perf = scheduling::update(
-            &services(ctx)?.db,
+            &services.db,
+            &services.realtime,
+            services.bookings.waitlist_policy(),
             caller(ctx),
             id,
             PerformanceChanges {

@@ -43,10 +43,7 @@ async fn update_for(
     let free = Some(pools.free());
     let for_viewer =
         shares::available_to_viewer(db, caller, &perf, &pools, crate::domain::now()).await?;
-    let taken: std::collections::HashSet<i64> = booking::taken_seats(db, perf.id)
-        .await?
-        .into_iter()
-        .collect();
+    let unavailable = booking::unavailable_seats(db, perf.id).await?;
     let seat_ids: Vec<i64> = if event.whole {
         crate::domain::venues::seats(db, perf.venue_id)
             .await?
@@ -62,10 +59,10 @@ async fn update_for(
         .iter()
         .filter_map(|id| seats.get(id).cloned())
         .map(|seat| SeatAvailability {
-            state: if cancelled || taken.contains(&seat.id) {
+            state: if cancelled {
                 SeatState::Taken
             } else {
-                SeatState::Available
+                SeatState::of(unavailable.get(&seat.id))
             },
             seat: Seat(seat),
         })

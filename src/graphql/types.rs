@@ -138,6 +138,19 @@ pub enum SeatState {
     Available,
     /// Held by a live ticket.
     Taken,
+    /// Held for a waiting-list offer.
+    Held,
+}
+
+impl SeatState {
+    /// The state of a seat from [`crate::domain::booking::unavailable_seats`]'s answer.
+    pub fn of(unavailable: Option<&bool>) -> Self {
+        match unavailable {
+            None => Self::Available,
+            Some(true) => Self::Taken,
+            Some(false) => Self::Held,
+        }
+    }
 }
 
 /// Anything with a global id; `node(id:)` resolves any of them.
@@ -161,6 +174,8 @@ pub enum Node {
     Booking(Booking),
     /// A ticket.
     Ticket(Ticket),
+    /// A waiting-list entry.
+    WaitlistEntry(super::waitlist::WaitlistEntry),
     /// An audit log entry.
     AuditEntry(super::operations::AuditEntry),
 }
@@ -548,28 +563,32 @@ impl Performance {
     async fn seats_available_to_viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
         super::shares::available_to_viewer(ctx, &self.0).await
     }
+    /// WAITING entries of its waiting list.
+    async fn waitlist_length(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        super::waitlist::length(ctx, self.0.id).await
+    }
+    /// The caller's live (WAITING or OFFERED) entry, if any.
+    async fn viewer_waitlist_entry(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::waitlist::WaitlistEntry>> {
+        super::waitlist::viewer_entry(ctx, self.0.id).await
+    }
     /// Every seat with its state (empty for general admission).
     async fn seat_map(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeatAvailability>> {
         let db = &services(ctx)?.db;
         let seats = crate::domain::venues::seats(db, self.0.venue_id).await?;
-        let taken: std::collections::HashSet<i64> = match self.0.status {
+        let unavailable: std::collections::HashMap<i64, bool> = match self.0.status {
             enums::PerformanceStatus::Published => {
-                crate::domain::booking::taken_seats(db, self.0.id)
-                    .await?
-                    .into_iter()
-                    .collect()
+                crate::domain::booking::unavailable_seats(db, self.0.id).await?
             }
-            enums::PerformanceStatus::Cancelled => seats.iter().map(|s| s.id).collect(),
+            enums::PerformanceStatus::Cancelled => seats.iter().map(|s| (s.id, true)).collect(),
             enums::PerformanceStatus::Draft => Default::default(),
         };
         Ok(seats
             .into_iter()
             .map(|seat| SeatAvailability {
-                state: if taken.contains(&seat.id) {
-                    SeatState::Taken
-                } else {
-                    SeatState::Available
-                },
+                state: SeatState::of(unavailable.get(&seat.id)),
                 seat: Seat(seat),
             })
             .collect())

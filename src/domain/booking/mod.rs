@@ -240,6 +240,7 @@ pub async fn book(
         resident,
         request,
         fingerprint,
+        booker.waitlist_policy(),
     )
     .await;
     if booked.is_ok() {
@@ -250,6 +251,7 @@ pub async fn book(
 }
 
 /// The exact path: one booking of the performance at a time, seeing every committed one.
+#[allow(clippy::too_many_arguments)]
 async fn book_exactly(
     conn: &DatabaseConnection,
     realtime: &Realtime,
@@ -258,6 +260,7 @@ async fn book_exactly(
     resident: i64,
     request: BookingRequest,
     fingerprint: String,
+    policy: super::waitlist::Policy,
 ) -> AppResult<booking::Model> {
     metrics::counter!("zouqin_booking_path_total", "path" => "exact").increment(1);
     // A retry returns the first booking whenever it comes, even after the window closed.
@@ -277,7 +280,8 @@ async fn book_exactly(
         }
         super::no_shows::refuse_if_suspended(txn, resident, now()).await?;
         check_window(&perf, now())?;
-        hold(
+        let own_entry = super::waitlist::before_booking(txn, perf.id, resident).await?;
+        hold_limit(
             txn,
             perf.id,
             resident,
@@ -304,7 +308,9 @@ async fn book_exactly(
                 claim_seats(txn, &perf, seating, booking.id, seat_ids).await?,
                 true,
             ),
-            Selection::Quantity(n) => claim_best(txn, &perf, seating, booking.id, *n).await?,
+            Selection::Quantity(n) => {
+                claim_best_for(txn, &perf, seating, ClaimFor::Booking(booking.id), *n).await?
+            }
         };
         let booking = if together {
             booking
@@ -321,7 +327,14 @@ async fn book_exactly(
             .and_then(|a| a.home_center_id);
         let pools = super::shares::take(txn, &perf, home, request.size(), now()).await?;
         issue_tickets(txn, &booking, &claimed, &pools).await?;
-        let seat_ids = claimed.iter().filter_map(|c| c.seat_id).collect();
+        let mut seat_ids: Vec<i64> = claimed.iter().filter_map(|c| c.seat_id).collect();
+        // A resident who books directly leaves its own entry of the waiting list (an open
+        // offer's seats pass on).
+        if let Some(entry) = own_entry {
+            let passed =
+                super::waitlist::withdraw(txn, &perf, seating, &policy, &entry, now()).await?;
+            seat_ids.extend(passed);
+        }
         Ok(Outcome::Booked(booking, seat_ids))
     });
     let outcome = match result {
@@ -392,7 +405,7 @@ async fn find_by_key(
 }
 
 /// Raises the resident's holding by `n`, refusing to pass `limit` (a conditional upsert).
-async fn hold(
+pub(crate) async fn hold_limit(
     conn: &impl ConnectionTrait,
     performance_id: i64,
     account_id: i64,
@@ -429,6 +442,111 @@ async fn hold(
     }
 }
 
+/// Books the seats held for a waiting-list entry's offer, for its holder: a booking of
+/// exactly those seats, whose tickets keep the pools the seats were counted against (the
+/// pools and the holder's limit already count them). The caller holds the performance row
+/// exclusively and has checked the offer, the window and the suspension.
+pub(crate) async fn book_held(
+    txn: &impl ConnectionTrait,
+    perf: &performance::Model,
+    entry: &entity::waitlist_entry::Model,
+    now: DateTime<Utc>,
+) -> AppResult<booking::Model> {
+    let rows: Vec<(i64, Option<i64>, Option<i64>)> = entity::inventory::Entity::find()
+        .select_only()
+        .column(entity::inventory::Column::Id)
+        .column(entity::inventory::Column::SeatId)
+        .column(entity::inventory::Column::HeldPool)
+        .filter(entity::inventory::Column::HeldBy.eq(entry.id))
+        .filter(entity::inventory::Column::BookingId.is_null())
+        .order_by_asc(entity::inventory::Column::PlaceNo)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if rows.len() != entry.quantity as usize {
+        return Err(AppError::Internal(format!(
+            "an offer holds {} seats for a party of {}",
+            rows.len(),
+            entry.quantity
+        )));
+    }
+    let seats = seats_by_id(txn, &rows.iter().filter_map(|r| r.1).collect::<Vec<_>>()).await?;
+    let mut places: Vec<&seat::Model> = seats.values().collect();
+    places.sort_by_key(|s| (s.section_order, s.row_rank, s.number));
+    let together = places.windows(2).all(|w| {
+        (w[0].section_order, w[0].row_rank) == (w[1].section_order, w[1].row_rank)
+            && w[0].number + 1 == w[1].number
+    });
+    let booking = booking::ActiveModel {
+        performance_id: Set(perf.id),
+        account_id: Set(entry.account_id),
+        status: Set(BookingStatus::Confirmed),
+        quantity: Set(entry.quantity),
+        seats_together: Set(together),
+        idempotency_key: Set(None),
+        request_fingerprint: Set(crate::auth::token_hash(&format!(
+            "waitlist:{}",
+            entry.id
+        ))),
+        created_at: Set(now),
+        cancelled_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    let changed = entity::inventory::Entity::update_many()
+        .col_expr(entity::inventory::Column::BookingId, Expr::value(booking.id))
+        .col_expr(
+            entity::inventory::Column::HeldBy,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            entity::inventory::Column::HeldPool,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(entity::inventory::Column::HeldBy.eq(entry.id))
+        .filter(entity::inventory::Column::BookingId.is_null())
+        .exec(txn)
+        .await?;
+    if changed.rows_affected != rows.len() as u64 {
+        return Err(AppError::Internal(
+            "transient: held seats changed during acceptance".to_owned(),
+        ));
+    }
+    let claimed: Vec<Claimed> = rows
+        .iter()
+        .map(|(id, seat_id, _)| Claimed {
+            id: *id,
+            seat_id: *seat_id,
+        })
+        .collect();
+    let pools: Vec<i64> = rows
+        .iter()
+        .map(|(_, _, pool)| pool.unwrap_or(super::shares::OPEN_POOL))
+        .collect();
+    issue_tickets(txn, &booking, &claimed, &pools).await?;
+    Ok(booking)
+}
+
+/// Lowers the resident's holding by `n` (a cancelled booking, a released offer).
+pub(crate) async fn lower_hold(
+    conn: &impl ConnectionTrait,
+    performance_id: i64,
+    account_id: i64,
+    n: i32,
+) -> AppResult<()> {
+    entity::resident_hold::Entity::update_many()
+        .col_expr(
+            entity::resident_hold::Column::Tickets,
+            Expr::col(entity::resident_hold::Column::Tickets).sub(n),
+        )
+        .filter(entity::resident_hold::Column::PerformanceId.eq(performance_id))
+        .filter(entity::resident_hold::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// An inventory row claimed for a booking.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct Claimed {
@@ -438,19 +556,34 @@ pub struct Claimed {
     pub seat_id: Option<i64>,
 }
 
+/// What claimed inventory rows are for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ClaimFor {
+    /// Sold to this booking.
+    Booking(i64),
+    /// Held for this waiting-list entry's offer.
+    Offer(i64),
+}
+
+/// Claims free rows (neither booked nor held) for `target`; returns how many it claimed.
 async fn claim(
     conn: &impl ConnectionTrait,
-    booking_id: i64,
+    target: ClaimFor,
     inventory_ids: &[i64],
 ) -> AppResult<u64> {
     let placeholders: Vec<String> = (2..inventory_ids.len() + 2)
         .map(|i| format!("${i}"))
         .collect();
+    let (column, id) = match target {
+        ClaimFor::Booking(id) => ("booking_id", id),
+        ClaimFor::Offer(id) => ("held_by", id),
+    };
     let sql = format!(
-        "UPDATE inventory SET booking_id = $1 WHERE booking_id IS NULL AND id IN ({})",
+        "UPDATE inventory SET {column} = $1 \
+         WHERE booking_id IS NULL AND held_by IS NULL AND id IN ({})",
         placeholders.join(", ")
     );
-    let mut values: Vec<sea_orm::Value> = vec![booking_id.into()];
+    let mut values: Vec<sea_orm::Value> = vec![id.into()];
     values.extend(inventory_ids.iter().map(|id| sea_orm::Value::from(*id)));
     Ok(conn
         .execute_raw(Statement::from_sql_and_values(
@@ -475,11 +608,12 @@ async fn claim_seats(
             "this performance has general admission; ask for a quantity",
         ));
     }
-    let rows: Vec<(i64, Option<i64>, Option<i64>)> = entity::inventory::Entity::find()
+    let rows: Vec<(i64, Option<i64>, Option<i64>, Option<i64>)> = entity::inventory::Entity::find()
         .select_only()
         .column(entity::inventory::Column::Id)
         .column(entity::inventory::Column::SeatId)
         .column(entity::inventory::Column::BookingId)
+        .column(entity::inventory::Column::HeldBy)
         .filter(entity::inventory::Column::PerformanceId.eq(perf.id))
         .filter(entity::inventory::Column::SeatId.is_in(seat_ids.iter().copied()))
         .into_tuple()
@@ -493,21 +627,21 @@ async fn claim_seats(
     }
     let taken: Vec<String> = rows
         .iter()
-        .filter(|(_, _, booking)| booking.is_some())
-        .filter_map(|(_, seat, _)| seat.map(|s| encode(Kind::Seat, s)))
+        .filter(|(_, _, booking, held)| booking.is_some() || held.is_some())
+        .filter_map(|(_, seat, _, _)| seat.map(|s| encode(Kind::Seat, s)))
         .collect();
     if !taken.is_empty() {
         return Err(AppError::SeatUnavailable { seat_ids: taken });
     }
-    let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
-    if claim(conn, booking_id, &ids).await? != ids.len() as u64 {
+    let ids: Vec<i64> = rows.iter().map(|(id, _, _, _)| *id).collect();
+    if claim(conn, ClaimFor::Booking(booking_id), &ids).await? != ids.len() as u64 {
         return Err(AppError::SeatUnavailable {
             seat_ids: seat_ids.iter().map(|s| encode(Kind::Seat, *s)).collect(),
         });
     }
     Ok(rows
         .into_iter()
-        .map(|(id, seat_id, _)| Claimed { id, seat_id })
+        .map(|(id, seat_id, _, _)| Claimed { id, seat_id })
         .collect())
 }
 
@@ -548,7 +682,8 @@ pub(crate) async fn free_window(
         conn.get_database_backend(),
         "SELECT i.id, i.seat_id, i.place_no, s.section_order, s.row_rank, s.number, s.row_size \
          FROM inventory i JOIN seat s ON s.id = i.seat_id \
-         WHERE i.performance_id = $1 AND i.booking_id IS NULL AND i.place_no > $2 \
+         WHERE i.performance_id = $1 AND i.booking_id IS NULL AND i.held_by IS NULL \
+           AND i.place_no > $2 \
          ORDER BY i.place_no LIMIT $3",
         [performance_id.into(), after.into(), FREE_SEAT_WINDOW.into()],
     ))
@@ -571,27 +706,29 @@ pub(crate) fn whole_rows(seats: &[FreeSeat], exhausted: bool) -> usize {
         .unwrap_or(0)
 }
 
-/// Picks and claims `n` seats: the best contiguous block in one row (rows nearest the stage
-/// first, then seats nearest the row's middle); when no row has `n` adjacent free seats,
-/// the `n` best free seats one by one. Never refuses while `n` seats remain.
-async fn claim_best(
+/// Picks and claims `n` seats for `target`: the best contiguous block in one row (rows
+/// nearest the stage first, then seats nearest the row's middle); when no row has `n`
+/// adjacent free seats, the `n` best free seats one by one. Never refuses while `n` seats
+/// remain.
+pub(crate) async fn claim_best_for(
     conn: &impl ConnectionTrait,
     perf: &performance::Model,
     seating: SeatingMode,
-    booking_id: i64,
+    target: ClaimFor,
     n: i32,
 ) -> AppResult<(Vec<Claimed>, bool)> {
     let backend = conn.get_database_backend();
     if seating == SeatingMode::GeneralAdmission {
         let rows = Claimed::find_by_statement(Statement::from_sql_and_values(
             backend,
-            "SELECT id, seat_id FROM inventory WHERE performance_id = $1 AND booking_id IS NULL \
+            "SELECT id, seat_id FROM inventory \
+             WHERE performance_id = $1 AND booking_id IS NULL AND held_by IS NULL \
              ORDER BY place_no LIMIT $2",
             [perf.id.into(), i64::from(n).into()],
         ))
         .all(conn)
         .await?;
-        return finish_claim(conn, booking_id, rows, n, true).await;
+        return finish_claim(conn, target, rows, n, true).await;
     }
     // Free seats are read in windows. The first row that holds a block of `n` has the best
     // block, so a booking usually reads one window however large the hall; only a
@@ -611,7 +748,7 @@ async fn claim_best(
         let (picked, together) = pick(&rows, n as usize);
         if together {
             let claimed = picked.into_iter().map(|i| rows[i].claimed()).collect();
-            return finish_claim(conn, booking_id, claimed, n, true).await;
+            return finish_claim(conn, target, claimed, n, true).await;
         }
         if fallback.len() < n as usize {
             fallback.extend(rows);
@@ -626,7 +763,7 @@ async fn claim_best(
     // No row has `n` adjacent seats: the best seats one by one (they lie in the first rows).
     let (picked, together) = pick(&fallback, n as usize);
     let claimed = picked.into_iter().map(|i| fallback[i].claimed()).collect();
-    finish_claim(conn, booking_id, claimed, n, together).await
+    finish_claim(conn, target, claimed, n, together).await
 }
 
 /// How many free seats one read of the best-available search returns (a row has at most
@@ -639,7 +776,7 @@ fn sold_out(left: usize) -> AppError {
 
 async fn finish_claim(
     conn: &impl ConnectionTrait,
-    booking_id: i64,
+    target: ClaimFor,
     rows: Vec<Claimed>,
     n: i32,
     together: bool,
@@ -648,7 +785,7 @@ async fn finish_claim(
         return Err(sold_out(rows.len()));
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    if claim(conn, booking_id, &ids).await? != ids.len() as u64 {
+    if claim(conn, target, &ids).await? != ids.len() as u64 {
         // Only reachable if another writer bypassed the performance lock: start over.
         return Err(AppError::Internal(
             "transient: inventory changed during claim".to_owned(),
@@ -812,7 +949,7 @@ pub async fn cancel(
         .one(conn)
         .await?
         .ok_or(AppError::NotFound("booking"))?;
-    let (booking, seat_ids) = crate::write_txn!(conn, |txn| {
+    let (booking, seat_ids, offered) = crate::write_txn!(conn, |txn| {
         let perf = super::scheduling::exclude_bookings(txn, current.performance_id).await?;
         let booking = db::found(booking::Entity::find_by_id(id).one(txn).await?, "booking")?;
         if booking.status == BookingStatus::Cancelled {
@@ -857,22 +994,22 @@ pub async fn cancel(
             .await?;
         let pools: Vec<i64> = tickets.iter().map(|t| t.pool_center_id).collect();
         super::shares::give_back(txn, booking.performance_id, &pools).await?;
-        entity::resident_hold::Entity::update_many()
-            .col_expr(
-                entity::resident_hold::Column::Tickets,
-                Expr::col(entity::resident_hold::Column::Tickets).sub(tickets.len() as i32),
-            )
-            .filter(entity::resident_hold::Column::PerformanceId.eq(booking.performance_id))
-            .filter(entity::resident_hold::Column::AccountId.eq(resident))
-            .exec(txn)
-            .await?;
+        lower_hold(txn, booking.performance_id, resident, tickets.len() as i32).await?;
         let mut model: booking::ActiveModel = booking.into();
         model.status = Set(BookingStatus::Cancelled);
         model.cancelled_at = Set(Some(now()));
         let booking = model.update(txn).await?;
         let seat_ids: Vec<i64> = tickets.iter().filter_map(|t| t.seat_id).collect();
-        Ok((booking, seat_ids))
+        // The freed seats go to the waiting list first, in this transaction: the public
+        // never sees them free while an entry they can fill waits.
+        let seating = booker.seating(txn, perf.venue_id).await?;
+        let offered =
+            super::waitlist::offer_freed(txn, &perf, seating, &booker.waitlist_policy(), now())
+                .await?;
+        Ok((booking, seat_ids, offered))
     })?;
+    let mut seat_ids = seat_ids;
+    seat_ids.extend(offered.seat_ids);
     // This instance's seat picture learns at once; the others from the event.
     booker.forget(booking.performance_id);
     realtime
@@ -976,17 +1113,29 @@ pub async fn seats_by_id(
         .collect())
 }
 
-/// The taken seat ids of a performance.
-pub async fn taken_seats(conn: &impl ConnectionTrait, performance_id: i64) -> AppResult<Vec<i64>> {
-    let rows: Vec<Option<i64>> = entity::inventory::Entity::find()
+/// The seats of a performance that are not available: sold (`true`) or held for a
+/// waiting-list offer (`false`), by seat id.
+pub async fn unavailable_seats(
+    conn: &impl ConnectionTrait,
+    performance_id: i64,
+) -> AppResult<HashMap<i64, bool>> {
+    let rows: Vec<(Option<i64>, Option<i64>)> = entity::inventory::Entity::find()
         .select_only()
         .column(entity::inventory::Column::SeatId)
+        .column(entity::inventory::Column::BookingId)
         .filter(entity::inventory::Column::PerformanceId.eq(performance_id))
-        .filter(entity::inventory::Column::BookingId.is_not_null())
+        .filter(
+            entity::inventory::Column::BookingId
+                .is_not_null()
+                .or(entity::inventory::Column::HeldBy.is_not_null()),
+        )
         .into_tuple()
         .all(conn)
         .await?;
-    Ok(rows.into_iter().flatten().collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seat, booking)| seat.map(|s| (s, booking.is_some())))
+        .collect())
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ pub struct Booker {
 #[derive(Debug, Default)]
 struct Inner {
     pg: Option<sqlx::PgPool>,
+    waitlist: crate::domain::waitlist::Policy,
     seating: Mutex<HashMap<i64, SeatingMode>>,
     performances: Mutex<HashMap<i64, (Instant, performance::Model)>>,
     maps: SeatMaps,
@@ -101,13 +102,19 @@ enum Attempt {
 
 impl Booker {
     /// The booking service; the parallel path runs when `pg` is given.
-    pub fn new(pg: Option<sqlx::PgPool>) -> Self {
+    pub fn new(pg: Option<sqlx::PgPool>, waitlist: crate::domain::waitlist::Policy) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pg,
+                waitlist,
                 ..Default::default()
             }),
         }
+    }
+
+    /// The waiting list's settings.
+    pub fn waitlist_policy(&self) -> crate::domain::waitlist::Policy {
+        self.inner.waitlist
     }
 
     /// A performance read less than [`RECENT`] ago (PostgreSQL only, never a draft).
@@ -131,7 +138,7 @@ impl Booker {
     }
 
     /// A venue's seating mode (read once: it never changes).
-    pub(super) async fn seating(
+    pub(crate) async fn seating(
         &self,
         conn: &impl ConnectionTrait,
         venue_id: i64,
@@ -211,7 +218,7 @@ impl Booker {
     }
 
     /// Drops the seat picture of a performance (a sale or release it did not see).
-    pub(super) fn forget(&self, performance_id: i64) {
+    pub(crate) fn forget(&self, performance_id: i64) {
         self.inner.maps.invalidate(performance_id);
     }
 
@@ -472,7 +479,7 @@ static STATEMENTS: LazyLock<[String; 3]> = LazyLock::new(|| {
              ORDER BY i.id FOR UPDATE OF i",
         ),
         statement(
-            "i.performance_id = $1::int8 AND i.booking_id IS NULL \
+            "i.performance_id = $1::int8 AND i.booking_id IS NULL AND i.held_by IS NULL \
              ORDER BY i.place_no LIMIT $5::int4 FOR UPDATE OF i SKIP LOCKED",
         ),
     ]
@@ -493,13 +500,16 @@ fn statement(pick: &str) -> String {
               AND (SELECT open FROM gate) \
               AND NOT EXISTS (SELECT 1 FROM booking_suspension s \
                               WHERE s.account_id = $4::int8 AND s.suspended_until > $3::timestamptz) \
+              AND NOT EXISTS (SELECT 1 FROM waitlist_entry w WHERE w.performance_id = $1::int8 \
+                              AND (w.status = 'WAITING' OR (w.status = 'OFFERED' \
+                                   AND w.account_id = $4::int8))) \
             FOR KEY SHARE), \
          picked AS MATERIALIZED ( \
-            SELECT i.id, i.seat_id, i.performance_id, i.booking_id FROM inventory i \
+            SELECT i.id, i.seat_id, i.performance_id, i.booking_id, i.held_by FROM inventory i \
             WHERE EXISTS (SELECT 1 FROM perf) AND {pick}), \
          mine AS MATERIALIZED ( \
             SELECT id, seat_id FROM picked \
-            WHERE performance_id = $1::int8 AND booking_id IS NULL), \
+            WHERE performance_id = $1::int8 AND booking_id IS NULL AND held_by IS NULL), \
          home AS MATERIALIZED ( \
             SELECT COALESCE((SELECT home_center_id FROM account WHERE id = $4::int8), 0) \
                    AS center), \
