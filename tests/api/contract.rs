@@ -39,7 +39,8 @@ const LANDED: &[&str] = &[
 /// Fields the second block adds to first-block types in its comments ("Account gains:
 /// active: Boolean!"), as SDL, for those that have landed.
 const LANDED_GAINS: &str =
-    "type Account { active: Boolean! noShows: Int! bookingSuspendedUntil: DateTime }";
+    "type Account { active: Boolean! noShows: Int! bookingSuspendedUntil: DateTime }
+     type Ticket { qrSvg: String! }";
 
 #[derive(Default, Debug)]
 struct Shape {
