@@ -97,7 +97,13 @@ impl Browser {
             },
             "goog:loggingPrefs": { "browser": "ALL" },
         });
-        let caps = caps.as_object().expect("object").clone();
+        let mut caps = caps.as_object().expect("object").clone();
+        if width < 500 {
+            // Chromium's windows are never narrower than 500 px: a phone is emulated.
+            caps["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": 812, "pixelRatio": 1.0, "touch": true },
+            });
+        }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&driver_url)
