@@ -215,6 +215,11 @@ async fn a_resident_browses_registers_books_the_best_two_and_sees_the_qr_codes()
         "return document.querySelectorAll('svg.seatmap rect.seat[data-state=TAKEN]').length === 2",
     )
     .await;
+    b.js(
+        "document.getElementById('book-h').scrollIntoView(); return true",
+        vec![],
+    )
+    .await;
     b.screenshot("residents").await;
     b.click("#lang").await;
     b.until("the page speaks English", Duration::from_secs(10), "return document.documentElement.lang === 'en' && document.body.innerText.includes('Seat map')").await;

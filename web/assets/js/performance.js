@@ -173,7 +173,7 @@ export async function performancePage(main, id) {
 
   const body = [h('p', { class: 'tag', text: t(`cat_${p.category}`) }), h('h1', { text: p.title })];
   if (p.production && app.features.has('Mutation', 'followProduction') && (!me || isResident)) body.push(followButton(p.production));
-  body.push(facts(p), h('p', { text: p.description }), sharesBox(p), panel);
+  body.push(h('div', { class: 'perf-top' }, h('div', {}, facts(p), h('p', { text: p.description }), sharesBox(p)), panel));
   if (reserved) {
     map = seatMap(p.seatMap, (picked) => paintButtons(picked));
     body.push(h('section', { 'aria-labelledby': 'map-h' }, h('h2', { id: 'map-h', text: t('seatMap') }), legend(), map.element));

@@ -65,7 +65,9 @@ export function seatMap(entries, onChange) {
     y += 10;
   }
   svg.setAttribute('viewBox', `0 0 ${width} ${y}`);
-  svg.setAttribute('width', String(width));
+  // Drawn half again as large as its units: seats a finger can hit; a wide hall scrolls.
+  svg.setAttribute('width', String(Math.round(width * 1.5)));
+  svg.setAttribute('height', String(Math.round(y * 1.5)));
   const byId = new Map(seats.map((x) => [x.entry.seat.id, x]));
   const selected = new Set();
 
