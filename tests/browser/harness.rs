@@ -51,6 +51,7 @@ pub struct Browser {
     driver: tokio::process::Child,
     driver_url: String,
     session: String,
+    closed: bool,
     /// The app's origin, `http://127.0.0.1:PORT`.
     pub origin: String,
     _permit: SemaphorePermit<'static>,
@@ -119,6 +120,7 @@ impl Browser {
             driver,
             driver_url,
             session,
+            closed: false,
             origin: origin.to_owned(),
             _permit: permit,
         }
@@ -311,6 +313,32 @@ impl Browser {
     /// Ends the session and its driver.
     pub async fn quit(mut self) {
         let _ = self.client.clone().close().await;
+        self.closed = true;
         let _ = self.driver.kill().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that failed midway still ends its Chromium: chromedriver is asked to close
+    /// the session (a plain blocking request: no runtime is at hand while unwinding) before
+    /// the driver itself is killed.
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        use std::io::{Read, Write};
+        let address = self.driver_url.trim_start_matches("http://").to_owned();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+            }
+        }
+        let _ = self.driver.start_kill();
     }
 }
