@@ -382,3 +382,81 @@ async fn the_whole_booking_flow_works_with_the_keyboard_only() {
     b.assert_clean("the keyboard flow").await;
     b.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_access_token_is_refreshed_unseen_and_signing_out_ends_the_session() {
+    if !chromium_or_skip(
+        "a_refused_access_token_is_refreshed_unseen_and_signing_out_ends_the_session",
+    ) {
+        return;
+    }
+    let app = spawn().await;
+    let world = app.world().await;
+    app.resident("refresh@jinshan.example", &world.jinshan)
+        .await;
+    let b = Browser::start(&app.address, 1024).await;
+    b.open("/#/login").await;
+    b.type_into("input[name=email]", "refresh@jinshan.example")
+        .await;
+    b.type_into("input[name=password]", PASSWORD).await;
+    b.click("#auth-submit").await;
+    b.wait("#sign-out").await;
+
+    // The access token stops working (as after a key change); the page refreshes it.
+    let before = b
+        .js(
+            "const s = JSON.parse(localStorage.getItem(arguments[0])); const old = s.refreshToken;
+             s.accessToken = 'not-a-token'; localStorage.setItem(arguments[0], JSON.stringify(s)); return old",
+            vec![json!(SESSION_KEY)],
+        )
+        .await;
+    b.open("/#/bookings").await;
+    b.until(
+        "my tickets load",
+        Duration::from_secs(10),
+        "return document.querySelector('#bookings') !== null",
+    )
+    .await;
+    let after = b
+        .js(
+            "return JSON.parse(localStorage.getItem(arguments[0])).refreshToken",
+            vec![json!(SESSION_KEY)],
+        )
+        .await;
+    assert_ne!(before, after, "the session was refreshed");
+    let spent = app
+        .anon(
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": before }),
+        )
+        .await;
+    assert_eq!(
+        spent.code(),
+        Some("UNAUTHENTICATED"),
+        "the old refresh token is spent"
+    );
+
+    b.click("#sign-out").await;
+    b.wait("#nav-sign-in").await;
+    assert_eq!(
+        b.js(
+            "return localStorage.getItem(arguments[0])",
+            vec![json!(SESSION_KEY)]
+        )
+        .await,
+        Value::Null
+    );
+    let ended = app
+        .anon(
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": after }),
+        )
+        .await;
+    assert_eq!(
+        ended.code(),
+        Some("UNAUTHENTICATED"),
+        "signing out ended the session on the server"
+    );
+    b.assert_clean("after signing out").await;
+    b.quit().await;
+}

@@ -40,7 +40,9 @@ export function onSession(f) {
 }
 
 async function post(query, variables, token) {
-  const headers = { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json' };
+  // Plain JSON: GraphQL errors (a refused token too) come back as 200 with `errors`, so a
+  // refresh the page handles itself is no failed request in the console.
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   let response;
   try {
