@@ -74,9 +74,9 @@ export async function bookingsPage(main, params) {
 export async function waitlistPage(main) {
   if (!session()) return requireSignIn();
   try {
-    const d = await gql(`{ myWaitlist(first: 30) { nodes { id status quantity position offerExpiresAt
-      performance { id title startsAt } } } }`);
-    const nodes = d.myWaitlist.nodes;
+    const d = await gql(`{ myWaitlist(first: 30) { edges { node { id status quantity position offerExpiresAt
+      performance { id title startsAt } } } } }`);
+    const nodes = d.myWaitlist.edges.map((e) => e.node);
     mount(main, h('h1', { text: t('myWaitlist') }),
       nodes.length ? h('ul', { class: 'cards' }, nodes.map((w) => h('li', { class: 'card', 'data-waitlist': w.id },
         h('h2', {}, h('a', { href: `#/p/${encodeURIComponent(w.performance.id)}`, text: w.performance.title })),
@@ -92,8 +92,8 @@ export async function waitlistPage(main) {
 export async function notificationsPage(main) {
   if (!session()) return requireSignIn();
   try {
-    const d = await gql(`{ myNotifications(first: 50) { nodes { id kind createdAt read message performance { id } } } }`);
-    const nodes = d.myNotifications.nodes;
+    const d = await gql(`{ myNotifications(first: 50) { edges { node { id kind createdAt read message performance { id } } } } }`);
+    const nodes = d.myNotifications.edges.map((e) => e.node);
     mount(main, h('h1', { text: t('notifications') }),
       nodes.length ? h('ul', { class: 'cards', id: 'notifications' }, nodes.map((n) => h('li', { class: 'card', 'data-kind': n.kind },
         h('p', { class: 'muted', text: when(n.createdAt) }),
