@@ -147,7 +147,7 @@ function scanner() {
   if (scanButton) scanButton.addEventListener('click', () => scan(video, scanButton));
   mount(main, h('h1', { text: `${t('title')} · ${me.account.center ? me.account.center.name : ''}` }),
     video, scanButton,
-    h('form', { class: 'door-form', onsubmit: (e) => { e.preventDefault(); checkIn(input.value); } },
+    h('form', { class: 'door-form thumb', onsubmit: (e) => { e.preventDefault(); checkIn(input.value); } },
       field(t('code'), input, t('codeHint')), h('div', { id: 'door-message' }), h('button', { type: 'submit', id: 'check', text: t('check') })));
   input.focus();
 }
