@@ -9,6 +9,7 @@ mod harness;
 mod world;
 
 mod door;
+mod features;
 mod residents;
 mod serving;
 mod staff;

@@ -135,16 +135,44 @@ export async function logout() {
   if (current) await post('mutation($t: String!) { logout(refreshToken: $t) }', { t: current.refreshToken }).catch(() => {});
 }
 
+/**
+ * The optional fields the pages use, each with a probe document for servers that answer no
+ * introspection (`ZOUQIN_INTROSPECTION=false`): the field is skipped (`@skip(if: true)`), so
+ * nothing runs, but validation still says whether it exists.
+ */
+const OPTIONAL = {
+  Performance: { seatsAvailableToViewer: '', waitlistLength: '', sharesReleaseAt: '', production: '{ id }', seatShares: '{ seats }', viewerWaitlistEntry: '{ id }' },
+  Query: { myWaitlist: '(first: 0) { totalCount }', myNotifications: '(first: 0) { totalCount }', exchangeReport: '(year: 2000) { attendances }' },
+  Mutation: { joinWaitlist: '(input: { performanceId: "0", quantity: 1 }) { id }', followProduction: '(id: "0") { id }', markNotificationsRead: '' },
+  Subscription: { notificationAdded: '{ id }' },
+};
+
+function probe(type, name, rest) {
+  const field = `${name}${rest.startsWith('(') ? rest.replace(/\)/, ') @skip(if: true)') : ` @skip(if: true) ${rest}`}`;
+  if (type === 'Performance') return `query { performances(first: 0) { nodes { ${field} } } }`;
+  return `${type === 'Query' ? 'query' : type.toLowerCase()} { ${field} }`;
+}
+
 /** Which optional fields the schema has: `has('Performance', 'seatShares')`. */
 export async function features() {
-  const types = ['Query', 'Mutation', 'Subscription', 'Performance'];
+  const types = Object.keys(OPTIONAL);
   const query = `{ ${types.map((t) => `${t}: __type(name: "${t}") { fields { name } }`).join(' ')} }`;
   const known = {};
+  let introspected = false;
   try {
     const d = await post(query, {});
+    introspected = Boolean(d.Query);
     for (const t of types) known[t] = new Set(((d[t] && d[t].fields) || []).map((f) => f.name));
   } catch {
+    introspected = false;
+  }
+  if (!introspected) {
+    const checks = types.flatMap((t) => Object.entries(OPTIONAL[t]).map(([name, rest]) => [t, name, rest]));
+    const answers = await Promise.all(checks.map(([t, name, rest]) => post(probe(t, name, rest), {})
+      .then(() => true)
+      .catch((e) => e.code !== 'GRAPHQL_VALIDATION_FAILED' && e.code !== 'GRAPHQL_PARSE_FAILED' && e.code !== 'NETWORK')));
     for (const t of types) known[t] = new Set();
+    checks.forEach(([t, name], i) => { if (answers[i]) known[t].add(name); });
   }
   return { has: (type, name) => Boolean(known[type] && known[type].has(name)) };
 }
