@@ -116,8 +116,8 @@ pub async fn book(
     (booking["id"].as_str().expect("id").to_owned(), codes)
 }
 
-/// Signs the browser in by putting a session (as `login` answers it) in its storage for
-/// `page` (`residents`, `door`, `staff`), to start a test past the sign-in form.
+/// What `login` answers for an account, with the fields the pages keep as their session (a
+/// test puts it in the browser's storage to start past the sign-in form).
 pub async fn login_payload(app: &TestApp, email: &str) -> Value {
     let r = app
         .anon(
