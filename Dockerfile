@@ -21,8 +21,10 @@ COPY Cargo.toml Cargo.lock ./
 COPY entity/ entity/
 COPY migration/ migration/
 COPY src/ src/
-# Embedded GraphiQL files and the SDL snapshot (include_str!/include_bytes!).
+# Embedded GraphiQL files and the SDL snapshot (include_str!/include_bytes!), and
+# the web app (`/`, `/door`, `/staff`), embedded by rust-embed.
 COPY assets/ assets/
+COPY web/ web/
 COPY schema.graphql ./
 
 # The registry and target directories are BuildKit cache mounts, so rebuilds

@@ -208,7 +208,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/readyz", get(http::readyz))
         .route("/metrics", get(http::metrics))
-        .route("/reports/exchange.csv", get(crate::reports::exchange_csv));
+        .route("/reports/exchange.csv", get(crate::reports::exchange_csv))
+        .merge(crate::web::routes());
     if settings.test_hooks {
         router = router.route(http::TEST_SPIN_PATH, get(http::test_spin));
     }

@@ -1,6 +1,6 @@
 //! Zouqin (走亲): seat booking for the cultural-exchange events of the Pinghu, Jinshan and
 //! Jiashan cultural centers. The layers run one way: `http` → `graphql` → `domain` →
-//! sea-orm `entity` → database.
+//! sea-orm `entity` → database; `web` serves the browser app that speaks the public API.
 
 pub mod app;
 pub mod auth;
@@ -14,3 +14,4 @@ pub mod http;
 pub mod ids;
 pub mod realtime;
 pub mod reports;
+pub mod web;

@@ -705,6 +705,10 @@ impl Ticket {
     async fn checked_in_at(&self) -> Option<GqlDateTime> {
         self.0.checked_in_at.map(local)
     }
+    /// The code as a QR image (SVG markup, no XML prolog), for any frontend to show.
+    async fn qr_svg(&self) -> async_graphql::Result<String> {
+        Ok(crate::domain::checkin::qr_svg(&self.0.code)?)
+    }
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
         use sea_orm::EntityTrait;
         let perf = performance::Entity::find_by_id(self.0.performance_id)

@@ -2226,3 +2226,74 @@ async fn the_best_block_is_found_past_the_first_read_of_a_large_fragmented_hall(
     // The middle pair that strands no seat: 199-200 leaves runs of 198 and 200.
     assert_eq!(got, vec![("C".to_owned(), 199), ("C".to_owned(), 200)]);
 }
+
+/// Reads a QR drawn as `Ticket.qrSvg` draws it (one `M x y h w v w H x V y` square per dark
+/// module) back into its text, with a QR decoder of its own.
+fn decode_qr_svg(svg: &str) -> String {
+    let number = |name: &str| -> usize {
+        let at = svg.find(&format!("{name}=\"")).expect("a size") + name.len() + 2;
+        svg[at..]
+            .split('"')
+            .next()
+            .expect("digits")
+            .parse()
+            .expect("a number")
+    };
+    let (width, height) = (number("width"), number("height"));
+    let mut pixels = vec![255u8; width * height];
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .expect("a path")
+        .split('"')
+        .next()
+        .expect("d");
+    for square in path.split('M').filter(|s| !s.is_empty()) {
+        let (xy, rest) = square.split_once('h').expect("h");
+        let (x, y) = xy.split_once(' ').expect("x y");
+        let (x, y): (usize, usize) = (x.parse().expect("x"), y.parse().expect("y"));
+        let side: usize = rest.split('v').next().expect("side").parse().expect("side");
+        for row in y..y + side {
+            for col in x..x + side {
+                pixels[row * width + col] = 0;
+            }
+        }
+    }
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the drawing");
+    grids[0].decode().expect("a readable QR").1
+}
+
+#[tokio::test]
+async fn a_tickets_qr_svg_reads_back_as_its_code_for_its_holder() {
+    let app = spawn().await;
+    let admin = app.admin("pinghu").await;
+    let rows = grid(1, 6);
+    let perf = show(&app, &admin, Layout::Rows(&rows), json!({})).await;
+    let tokens = app.residents_fast(2, "pinghu").await;
+    book_quantity(&app, &tokens[0], &perf.id, 2).await.data();
+    let r = app
+        .gql(
+            Some(&tokens[0]),
+            "{ myBookings { nodes { tickets { code qrSvg } } } }",
+            json!({}),
+        )
+        .await;
+    let tickets = r.data()["myBookings"]["nodes"][0]["tickets"]
+        .as_array()
+        .expect("tickets")
+        .clone();
+    assert_eq!(tickets.len(), 2);
+    for ticket in &tickets {
+        let svg = ticket["qrSvg"].as_str().expect("markup");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "inline SVG, no XML prolog"
+        );
+        assert!(!svg.contains("<script"), "nothing but a drawing");
+        assert_eq!(decode_qr_svg(svg), ticket["code"].as_str().expect("code"));
+    }
+    assert_ne!(tickets[0]["qrSvg"], tickets[1]["qrSvg"]);
+}

@@ -37,14 +37,26 @@ const LANDED: &[&str] = &[
     // Seat shares by home center.
     "SeatShare",
     "SeatShareInput",
+    // The waiting list.
+    "WaitlistStatus",
+    "WaitlistEntry",
+    "JoinWaitlistInput",
+    "Query.myWaitlist",
+    "Query.performanceWaitlist",
+    "Mutation.joinWaitlist",
+    "Mutation.leaveWaitlist",
+    "Mutation.acceptWaitlistOffer",
+    "Mutation.declineWaitlistOffer",
+    "SeatState",
 ];
 
 /// Fields the second block adds to first-block types in its comments ("Account gains:
 /// active: Boolean!"), as SDL, for those that have landed.
 const LANDED_GAINS: &str = "
     type Account { active: Boolean! noShows: Int! bookingSuspendedUntil: DateTime }
+    type Ticket { qrSvg: String! }
     type Performance { seatShares: [SeatShare!]! sharesReleaseAt: DateTime
-        seatsAvailableToViewer: Int! }
+        seatsAvailableToViewer: Int! waitlistLength: Int! viewerWaitlistEntry: WaitlistEntry }
     input SchedulePerformanceInput { seatShares: [SeatShareInput!] sharesReleaseAt: DateTime }
     input UpdatePerformanceInput { seatShares: [SeatShareInput!] sharesReleaseAt: DateTime }
 ";
