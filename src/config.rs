@@ -210,7 +210,7 @@ pub struct WaitlistSettings {
     /// seats on (any instance may; each offer expires once).
     #[arg(long = "waitlist-sweep-secs", env = "ZOUQIN_WAITLIST_SWEEP_SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=60))]
-    pub sweep_secs: u64,
+    pub expiry_sweep_secs: u64,
 }
 
 impl WaitlistSettings {
@@ -224,7 +224,7 @@ impl WaitlistSettings {
 
     /// The time between two sweeps.
     pub fn sweep_every(&self) -> Duration {
-        Duration::from_secs(self.sweep_secs)
+        Duration::from_secs(self.expiry_sweep_secs)
     }
 }
 

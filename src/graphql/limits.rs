@@ -115,6 +115,12 @@ pub const LIST_COSTS: &[(&str, &str, ListCost)] = &[
         "exchangeReport",
         ListCost::Rows(crate::domain::exchange_report::MAX_ROWS as u64),
     ),
+    // The seats of one offer: a party of at most the highest per-resident limit.
+    (
+        "WaitlistEntry",
+        "offeredSeats",
+        ListCost::Rows(scheduling::MAX_PER_RESIDENT_LIMIT as u64),
+    ),
     // One share per home center, at most every center.
     (
         "Performance",

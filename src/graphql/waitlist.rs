@@ -121,8 +121,7 @@ impl WaitlistEntry {
 }
 
 /// A page of waiting-list entries.
-pub type WaitlistEntryConnection =
-    Connection<String, WaitlistEntry, ConnectionTotal, EmptyFields>;
+pub type WaitlistEntryConnection = Connection<String, WaitlistEntry, ConnectionTotal, EmptyFields>;
 
 /// `joinWaitlist` input.
 #[derive(InputObject)]
@@ -209,7 +208,11 @@ impl WaitlistMutation {
     }
 
     /// Leaves the waiting list (an open offer's seats pass on).
-    async fn leave_waitlist(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<WaitlistEntry> {
+    async fn leave_waitlist(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<WaitlistEntry> {
         let id = decode(Kind::WaitlistEntry, &id)?;
         let s = services(ctx)?;
         Ok(WaitlistEntry(
@@ -218,7 +221,11 @@ impl WaitlistMutation {
     }
 
     /// Books exactly the offered seats.
-    async fn accept_waitlist_offer(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Booking> {
+    async fn accept_waitlist_offer(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Booking> {
         let id = decode(Kind::WaitlistEntry, &id)?;
         let s = services(ctx)?;
         Ok(Booking(
@@ -242,11 +249,13 @@ impl WaitlistMutation {
 
 /// `Performance.waitlistLength`.
 pub(super) async fn length(ctx: &Context<'_>, performance_id: i64) -> async_graphql::Result<i32> {
-    Ok(waitlist::waiting_counts(&services(ctx)?.db, &[performance_id])
-        .await?
-        .get(&performance_id)
-        .copied()
-        .unwrap_or(0) as i32)
+    Ok(
+        waitlist::waiting_counts(&services(ctx)?.db, &[performance_id])
+            .await?
+            .get(&performance_id)
+            .copied()
+            .unwrap_or(0) as i32,
+    )
 }
 
 /// `Performance.viewerWaitlistEntry`.

@@ -286,6 +286,16 @@ const CONNECTIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "Query",
+        "myWaitlist",
+        "query($n: Int) { myWaitlist(ARG: $n) { totalCount } }",
+    ),
+    (
+        "Query",
+        "performanceWaitlist",
+        "query($n: Int) { performanceWaitlist(performanceId: \"x\", ARG: $n) { totalCount } }",
+    ),
+    (
+        "Query",
         "performanceBookings",
         "query($n: Int) { performanceBookings(performanceId: \"x\", ARG: $n) { totalCount } }",
     ),

@@ -16,3 +16,4 @@ mod operations;
 mod rules;
 mod scheduling;
 mod shares;
+mod waitlist;

@@ -484,10 +484,7 @@ pub(crate) async fn book_held(
         quantity: Set(entry.quantity),
         seats_together: Set(together),
         idempotency_key: Set(None),
-        request_fingerprint: Set(crate::auth::token_hash(&format!(
-            "waitlist:{}",
-            entry.id
-        ))),
+        request_fingerprint: Set(crate::auth::token_hash(&format!("waitlist:{}", entry.id))),
         created_at: Set(now),
         cancelled_at: Set(None),
         ..Default::default()
@@ -495,7 +492,10 @@ pub(crate) async fn book_held(
     .insert(txn)
     .await?;
     let changed = entity::inventory::Entity::update_many()
-        .col_expr(entity::inventory::Column::BookingId, Expr::value(booking.id))
+        .col_expr(
+            entity::inventory::Column::BookingId,
+            Expr::value(booking.id),
+        )
         .col_expr(
             entity::inventory::Column::HeldBy,
             Expr::value(Option::<i64>::None),

@@ -184,7 +184,9 @@ pub async fn join(
         // Seats no one ahead could take may already be free for this entry.
         let offered = offer_freed(txn, &perf, seating, &policy, now).await?;
         let entry = db::found(
-            waitlist_entry::Entity::find_by_id(entry.id).one(txn).await?,
+            waitlist_entry::Entity::find_by_id(entry.id)
+                .one(txn)
+                .await?,
             "waiting-list entry",
         )?;
         Ok((entry, offered))
@@ -202,7 +204,16 @@ pub async fn leave(
     id: i64,
 ) -> AppResult<waitlist_entry::Model> {
     let live = [WaitlistStatus::Waiting, WaitlistStatus::Offered];
-    finish(conn, realtime, booker, caller, id, &live, WaitlistStatus::Left).await
+    finish(
+        conn,
+        realtime,
+        booker,
+        caller,
+        id,
+        &live,
+        WaitlistStatus::Left,
+    )
+    .await
 }
 
 /// `declineWaitlistOffer`: the holder turns the offer down; its seats pass on.
@@ -214,7 +225,16 @@ pub async fn decline(
     id: i64,
 ) -> AppResult<waitlist_entry::Model> {
     let offered = [WaitlistStatus::Offered];
-    finish(conn, realtime, booker, caller, id, &offered, WaitlistStatus::Declined).await
+    finish(
+        conn,
+        realtime,
+        booker,
+        caller,
+        id,
+        &offered,
+        WaitlistStatus::Declined,
+    )
+    .await
 }
 
 /// Ends the caller's own entry with `status` when it is in one of `from`.
@@ -249,7 +269,11 @@ async fn finish(
         }
         let mut seats = offers::release(txn, &entry).await?;
         offers::resolve(txn, entry.id, status, now).await?;
-        seats.extend(offer_freed(txn, &perf, seating, &policy, now).await?.seat_ids);
+        seats.extend(
+            offer_freed(txn, &perf, seating, &policy, now)
+                .await?
+                .seat_ids,
+        );
         let entry = db::found(
             waitlist_entry::Entity::find_by_id(id).one(txn).await?,
             "waiting-list entry",
@@ -473,7 +497,8 @@ pub async fn live_entry(
         .filter(waitlist_entry::Column::PerformanceId.eq(performance_id))
         .filter(waitlist_entry::Column::AccountId.eq(resident))
         .filter(
-            waitlist_entry::Column::Status.is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+            waitlist_entry::Column::Status
+                .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
         )
         .one(conn)
         .await?)
@@ -578,7 +603,11 @@ pub async fn expire_due(
                 seats.extend(offers::release(txn, entry).await?);
                 offers::resolve(txn, entry.id, WaitlistStatus::Expired, now).await?;
             }
-            seats.extend(offer_freed(txn, &perf, seating, &policy, now).await?.seat_ids);
+            seats.extend(
+                offer_freed(txn, &perf, seating, &policy, now)
+                    .await?
+                    .seat_ids,
+            );
             Ok((entries.len(), seats))
         })?;
         total += expired;
@@ -609,5 +638,7 @@ pub(crate) async fn after_change(
     seating: entity::enums::SeatingMode,
     policy: &Policy,
 ) -> AppResult<Vec<i64>> {
-    Ok(offer_freed(txn, perf, seating, policy, now()).await?.seat_ids)
+    Ok(offer_freed(txn, perf, seating, policy, now())
+        .await?
+        .seat_ids)
 }

@@ -203,7 +203,13 @@ pub(crate) async fn release(
         .filter(entity::inventory::Column::HeldBy.eq(entry.id))
         .exec(txn)
         .await?;
-    booking::lower_hold(txn, entry.performance_id, entry.account_id, rows.len() as i32).await?;
+    booking::lower_hold(
+        txn,
+        entry.performance_id,
+        entry.account_id,
+        rows.len() as i32,
+    )
+    .await?;
     Ok(rows.into_iter().filter_map(|(_, seat, _)| seat).collect())
 }
 
@@ -233,7 +239,8 @@ pub(crate) async fn cancel_all(
     let live = waitlist_entry::Entity::find()
         .filter(waitlist_entry::Column::PerformanceId.eq(performance_id))
         .filter(
-            waitlist_entry::Column::Status.is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+            waitlist_entry::Column::Status
+                .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
         )
         .all(txn)
         .await?;
@@ -258,7 +265,8 @@ pub(crate) async fn cancel_all(
         .col_expr(waitlist_entry::Column::ResolvedAt, Expr::value(now))
         .filter(waitlist_entry::Column::PerformanceId.eq(performance_id))
         .filter(
-            waitlist_entry::Column::Status.is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+            waitlist_entry::Column::Status
+                .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
         )
         .exec(txn)
         .await?;
@@ -286,7 +294,8 @@ pub(crate) async fn before_booking(
         .filter(waitlist_entry::Column::PerformanceId.eq(performance_id))
         .filter(waitlist_entry::Column::AccountId.eq(resident))
         .filter(
-            waitlist_entry::Column::Status.is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
+            waitlist_entry::Column::Status
+                .is_in([WaitlistStatus::Waiting, WaitlistStatus::Offered]),
         )
         .one(txn)
         .await?)
