@@ -602,7 +602,9 @@ async fn ten_concurrent_cancellations_make_exactly_ten_offers_across_two_instanc
         .filter(|e| e.status == entity::enums::WaitlistStatus::Offered)
         .map(|e| e.id)
         .collect();
-    let first_ten: Vec<i64> = entries.iter().map(|e| e.id).take(10).collect();
+    let mut joined: Vec<i64> = entries.iter().map(|e| e.id).collect();
+    joined.sort_unstable();
+    let first_ten: Vec<i64> = joined.into_iter().take(10).collect();
     let mut sorted = offered.clone();
     sorted.sort_unstable();
     assert_eq!(

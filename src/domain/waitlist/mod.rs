@@ -638,7 +638,18 @@ pub(crate) async fn after_change(
     seating: entity::enums::SeatingMode,
     policy: &Policy,
 ) -> AppResult<Vec<i64>> {
-    Ok(offer_freed(txn, perf, seating, policy, now())
-        .await?
-        .seat_ids)
+    let now = now();
+    let waiting = waitlist_entry::Entity::find()
+        .filter(waitlist_entry::Column::PerformanceId.eq(perf.id))
+        .filter(waitlist_entry::Column::Status.eq(WaitlistStatus::Waiting))
+        .all(txn)
+        .await?;
+    let holds = holdings(txn, perf.id, &waiting).await?;
+    for entry in &waiting {
+        let held = holds.get(&entry.account_id).copied().unwrap_or(0);
+        if held + entry.quantity > perf.per_resident_limit {
+            offers::resolve(txn, entry.id, WaitlistStatus::Cancelled, now).await?;
+        }
+    }
+    Ok(offer_freed(txn, perf, seating, policy, now).await?.seat_ids)
 }
