@@ -106,7 +106,7 @@ impl Application {
             database.conn.clone(),
             settings.no_shows.policy(),
             settings.no_shows.sweep_every(),
-            realtime.closing(),
+            realtime.clone(),
         ));
         let services = Services {
             db: database.conn.clone(),

@@ -27,6 +27,10 @@ pub enum Kind {
     Ticket,
     /// `AuditEntry`.
     AuditEntry,
+    /// `Production`.
+    Production,
+    /// `Notification`.
+    Notification,
 }
 
 impl Kind {
@@ -42,6 +46,8 @@ impl Kind {
             Kind::Booking => "Booking",
             Kind::Ticket => "Ticket",
             Kind::AuditEntry => "AuditEntry",
+            Kind::Production => "Production",
+            Kind::Notification => "Notification",
         }
     }
 
@@ -50,7 +56,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 11] = [
         Kind::Center,
         Kind::Account,
         Kind::Venue,
@@ -60,6 +66,8 @@ impl Kind {
         Kind::Booking,
         Kind::Ticket,
         Kind::AuditEntry,
+        Kind::Production,
+        Kind::Notification,
     ];
 }
 

@@ -45,6 +45,7 @@ fn filter_of(input: PerformanceFilter) -> AppResult<Filter> {
         to: GqlDateTime::opt(&input.to, "to")?,
         search: input.search,
         status: input.status.map(Into::into),
+        production_id: None,
     })
 }
 
@@ -226,6 +227,12 @@ impl CatalogQuery {
             ))),
             Kind::AuditEntry => Some(Node::AuditEntry(super::operations::AuditEntry(
                 crate::domain::audit::visible(db, caller, row).await?,
+            ))),
+            Kind::Production => Some(Node::Production(super::productions::Production(
+                crate::domain::productions::visible(db, caller, row).await?,
+            ))),
+            Kind::Notification => Some(Node::Notification(super::notifications::Notification(
+                crate::domain::notifications::visible(db, caller, row).await?,
             ))),
         };
         node.map(Some)

@@ -9,7 +9,9 @@ pub mod extensions;
 pub mod ledger;
 pub mod limits;
 pub mod loaders;
+pub mod notifications;
 pub mod operations;
+pub mod productions;
 pub mod scheduling;
 pub mod subscription;
 pub mod types;
@@ -53,6 +55,8 @@ pub struct Query(
     booking::BookingQuery,
     operations::OperationsQuery,
     ledger::LedgerQuery,
+    productions::ProductionQuery,
+    notifications::NotificationQuery,
 );
 
 /// All mutation fields.
@@ -64,6 +68,8 @@ pub struct Mutation(
     booking::BookingMutation,
     operations::OperationsMutation,
     ledger::LedgerMutation,
+    productions::ProductionMutation,
+    notifications::NotificationMutation,
 );
 
 /// The schema type.

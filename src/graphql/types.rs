@@ -162,6 +162,10 @@ pub enum Node {
     Ticket(Ticket),
     /// An audit log entry.
     AuditEntry(super::operations::AuditEntry),
+    /// A production.
+    Production(super::productions::Production),
+    /// A notification.
+    Notification(super::notifications::Notification),
 }
 
 pub(crate) async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center> {
@@ -506,6 +510,15 @@ impl Performance {
     /// Whose production it is (differs from the host for exchange sessions).
     async fn origin_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
         Ok(load_center(ctx, self.0.origin_center_id).await?)
+    }
+    /// The production this session stages.
+    async fn production(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::productions::Production> {
+        Ok(super::productions::Production(
+            crate::domain::productions::of_performance(&services(ctx)?.db, &self.0).await?,
+        ))
     }
     /// The allocation it counts against, when the caller may see it.
     async fn allocation(
