@@ -12,6 +12,8 @@ mod foundation;
 mod hardening;
 mod ledger;
 mod limits;
+mod notifications;
 mod operations;
+mod productions;
 mod rules;
 mod scheduling;
