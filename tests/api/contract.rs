@@ -307,8 +307,9 @@ fn the_schema_has_every_name_of_the_contract_with_a_type_it_allows() {
                 gains_text.contains(&format!("{field}: {ty}")),
                 "{name}.{field}: {ty} is not among API.md's second block's gains"
             );
+            // Field by field: a gain names some fields of a type, not all of them.
+            compare(&name, &shape, ours.get(&name), Some(field), &mut problems);
         }
-        compare(&name, &shape, ours.get(&name), None, &mut problems);
     }
     assert!(
         problems.is_empty(),

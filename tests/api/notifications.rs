@@ -418,9 +418,8 @@ async fn notification_added_needs_a_signed_in_account() {
         .send(json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } }))
         .await;
     let answer = subscriber.next(WS_TIMEOUT).await.expect("an answer");
-    assert_eq!(answer["type"], "error", "{answer}");
     assert_eq!(
-        answer["payload"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        answer["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
         "{answer}"
     );
 }
