@@ -552,3 +552,40 @@ async fn the_migration_gives_existing_performances_one_production_per_work() {
         .await;
     assert!(refused.is_err(), "the origin must stay the production's");
 }
+
+#[tokio::test]
+async fn the_demo_stages_daleiyu_in_jinshan_and_in_pinghu_as_one_production() {
+    let app = spawn().await;
+    zouqin::demo::seed(&app.db.conn, PASSWORD)
+        .await
+        .expect("seed");
+    let r = app
+        .anon(
+            "{ productions(filter: { search: \"大雷雨\" }) { totalCount edges { node { id title originCenter { code } \
+               performances(first: 100) { totalCount edges { node { title hostCenter { code } production { id } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let found = &r.data()["productions"];
+    assert_eq!(found["totalCount"], 1, "{found}");
+    let thunderstorm = &found["edges"][0]["node"];
+    assert_eq!(thunderstorm["title"], "沪剧《大雷雨》");
+    assert_eq!(thunderstorm["originCenter"]["code"], "jinshan");
+    let sessions = thunderstorm["performances"]["edges"]
+        .as_array()
+        .expect("sessions");
+    let hosts: std::collections::BTreeSet<&str> = sessions
+        .iter()
+        .map(|s| s["node"]["hostCenter"]["code"].as_str().expect("host"))
+        .collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["jinshan", "pinghu"],
+        "{sessions:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s["node"]["production"]["id"] == thunderstorm["id"])
+    );
+}
