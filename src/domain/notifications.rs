@@ -162,6 +162,26 @@ pub async fn notify(
     Ok(Notified(notified))
 }
 
+/// In the transaction that cancels `perf` (before its bookings are): tells every holder of a
+/// CONFIRMED booking (`PERFORMANCE_CANCELLED`).
+pub(crate) async fn cancelled(
+    txn: &impl ConnectionTrait,
+    perf: &entity::performance::Model,
+    reason: &str,
+) -> AppResult<Notified> {
+    notify(
+        txn,
+        Recipients::BookingHoldersOf(perf.id),
+        Note {
+            kind: NotificationKind::PerformanceCancelled,
+            performance_id: Some(perf.id),
+            production_id: Some(perf.production_id),
+            message: performance_cancelled(&perf.title, perf.starts_at, reason),
+        },
+    )
+    .await
+}
+
 /// `myNotifications`: the caller's notifications, newest first, keyset pages by id.
 /// Returns the page, whether more follow, and the total when asked.
 pub async fn page(

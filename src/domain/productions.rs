@@ -383,19 +383,6 @@ pub async fn follows(conn: &impl ConnectionTrait, caller: &Caller, id: i64) -> A
         .is_some())
 }
 
-/// The production of a performance (whoever may see the performance may see it).
-pub async fn of_performance(
-    conn: &impl ConnectionTrait,
-    perf: &performance::Model,
-) -> AppResult<production::Model> {
-    crate::db::found(
-        production::Entity::find_by_id(perf.production_id)
-            .one(conn)
-            .await?,
-        "production",
-    )
-}
-
 /// The demo loader's production of a work: found by origin, title and category, else made
 /// (public: the demo's works are announced).
 pub async fn ensure_listed(

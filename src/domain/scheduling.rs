@@ -745,21 +745,7 @@ pub async fn cancel(
             return Err(AppError::conflict("the performance is already cancelled"));
         }
         // Before the bookings are cancelled: their holders are who is told.
-        let notified = super::notifications::notify(
-            txn,
-            super::notifications::Recipients::BookingHoldersOf(id),
-            super::notifications::Note {
-                kind: entity::enums::NotificationKind::PerformanceCancelled,
-                performance_id: Some(id),
-                production_id: Some(current.production_id),
-                message: super::notifications::performance_cancelled(
-                    &current.title,
-                    current.starts_at,
-                    &reason,
-                ),
-            },
-        )
-        .await?;
+        let notified = super::notifications::cancelled(txn, &current, &reason).await?;
         cancel_all_bookings(txn, id, now).await?;
         if let Some(allocation_id) = current.allocation_id {
             allocations::release_slot(txn, allocation_id).await?;

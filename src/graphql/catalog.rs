@@ -81,7 +81,7 @@ fn position_of(field: &str, cursor: &str) -> AppResult<Position> {
 /// asks for, into the request's DataLoader cache: a page then costs the same few statements
 /// whatever its size, however its resolvers happen to be scheduled.
 async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> AppResult<()> {
-    use super::loaders::{CenterId, FreeSeats, VenueId};
+    use super::loaders::{CenterId, FreeSeats, ProductionId, VenueId};
     if items.is_empty() {
         return Ok(());
     }
@@ -96,6 +96,11 @@ async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> Ap
         if venue.field("center").exists() {
             centers.extend(venues.values().map(|v| v.center_id));
         }
+    }
+    if node.field("production").exists() {
+        loader
+            .load_many(items.iter().map(|p| ProductionId(p.production_id)))
+            .await?;
     }
     if node.field("hostCenter").exists() {
         centers.extend(items.iter().map(|p| p.host_center_id));

@@ -516,9 +516,12 @@ impl Performance {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<super::productions::Production> {
-        Ok(super::productions::Production(
-            crate::domain::productions::of_performance(&services(ctx)?.db, &self.0).await?,
-        ))
+        Ok(loader(ctx)?
+            .load_one(super::loaders::ProductionId(self.0.production_id))
+            .await
+            .map_err(AppError::from)?
+            .map(super::productions::Production)
+            .ok_or(AppError::Internal("production missing".to_owned()))?)
     }
     /// The allocation it counts against, when the caller may see it.
     async fn allocation(
