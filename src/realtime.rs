@@ -1,7 +1,10 @@
-//! Availability events and notification signals. Each instance keeps one in-process broadcast channel that its
-//! subscribers read. On PostgreSQL, events are published with `pg_notify` and every
-//! instance LISTENs and feeds its channel, so a booking on any instance reaches subscribers
-//! on all of them; on SQLite (one instance) events go straight into the channel.
+//! Availability events and notification signals. Each instance keeps one in-process
+//! broadcast channel of each that its subscribers read. On PostgreSQL, events are published
+//! with `pg_notify` and every instance LISTENs and feeds its channels, so a booking on any
+//! instance reaches subscribers on all of them; on SQLite (one instance) events go straight
+//! into the channel. Notification signals only wake streams that read the `notification`
+//! table (see `domain::notifications`); they go through no outbox: the notifying transaction
+//! itself issues them.
 //!
 //! Publishing never waits for subscribers: the broadcast channel drops the oldest events for
 //! a subscriber that falls behind, and that subscriber then receives a full refresh.

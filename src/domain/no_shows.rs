@@ -27,17 +27,15 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use entity::enums::NotificationKind;
-use entity::enums::{PerformanceStatus, Role};
+use entity::enums::{NotificationKind, PerformanceStatus, Role};
 use entity::{booking, booking_suspension, no_show, performance};
-
-use super::notifications::{self, Note, Notified, Recipients};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
 
+use super::notifications::{self, Note, Notified, Recipients};
 use super::text;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
