@@ -116,7 +116,7 @@ impl Application {
             database.conn.clone(),
             settings.no_shows.policy(),
             settings.no_shows.sweep_every(),
-            realtime.closing(),
+            realtime.clone(),
         ));
         tokio::spawn(crate::domain::shares::sweep(
             database.conn.clone(),

@@ -535,15 +535,26 @@ async fn ensure_performance(
     // Past sessions get an explicit window that closed at their start; upcoming ones open
     // at publication (now) and close at their start.
     let opens = past.then(|| session.starts_at - Duration::days(30));
+    // Sessions of one work share its production: 《大雷雨》's nights in Jinshan and its
+    // sessions in Pinghu are one production of Jinshan's.
+    let production = crate::domain::productions::ensure_listed(
+        conn,
+        session.origin.unwrap_or(host.center_id),
+        migration::work_title(session.title),
+        session.description,
+        session.category,
+    )
+    .await?;
     let scheduled = scheduling::schedule_as(
         conn,
         host,
         &caller_of(host),
         scheduling::NewPerformance {
             venue_id: session.venue_id,
-            title: session.title.to_owned(),
-            description: session.description.to_owned(),
-            category: session.category,
+            production_id: Some(production),
+            title: Some(session.title.to_owned()),
+            description: Some(session.description.to_owned()),
+            category: Some(session.category),
             starts_at: session.starts_at,
             ends_at: session.starts_at + Duration::hours(session.hours),
             price_cents: Some(0),

@@ -27,6 +27,10 @@ pub enum Kind {
     Ticket,
     /// `AuditEntry`.
     AuditEntry,
+    /// `Production`.
+    Production,
+    /// `Notification`.
+    Notification,
     /// `WaitlistEntry`.
     WaitlistEntry,
 }
@@ -44,6 +48,8 @@ impl Kind {
             Kind::Booking => "Booking",
             Kind::Ticket => "Ticket",
             Kind::AuditEntry => "AuditEntry",
+            Kind::Production => "Production",
+            Kind::Notification => "Notification",
             Kind::WaitlistEntry => "WaitlistEntry",
         }
     }
@@ -53,7 +59,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 12] = [
         Kind::Center,
         Kind::Account,
         Kind::Venue,
@@ -63,6 +69,8 @@ impl Kind {
         Kind::Booking,
         Kind::Ticket,
         Kind::AuditEntry,
+        Kind::Production,
+        Kind::Notification,
         Kind::WaitlistEntry,
     ];
 }

@@ -1,7 +1,10 @@
-//! Availability events. Each instance keeps one in-process broadcast channel that its
-//! subscribers read. On PostgreSQL, events are published with `pg_notify` and every
-//! instance LISTENs and feeds its channel, so a booking on any instance reaches subscribers
-//! on all of them; on SQLite (one instance) events go straight into the channel.
+//! Availability events and notification signals. Each instance keeps one in-process
+//! broadcast channel of each that its subscribers read. On PostgreSQL, events are published
+//! with `pg_notify` and every instance LISTENs and feeds its channels, so a booking on any
+//! instance reaches subscribers on all of them; on SQLite (one instance) events go straight
+//! into the channel. Notification signals only wake streams that read the `notification`
+//! table (see `domain::notifications`); they go through no outbox: the notifying transaction
+//! itself issues them.
 //!
 //! Publishing never waits for subscribers: the broadcast channel drops the oldest events for
 //! a subscriber that falls behind, and that subscriber then receives a full refresh.
@@ -21,6 +24,10 @@ use crate::db::Database;
 
 /// The NOTIFY channel.
 const CHANNEL: &str = "zouqin_availability";
+/// The NOTIFY channel of notification signals: its payload is a JSON array of the account
+/// ids that got notifications, or `"*"` (every account), sent by the transaction that wrote
+/// them (so it is delivered on commit, never for a rollback).
+pub const NOTIFICATION_CHANNEL: &str = "zouqin_notifications";
 /// The performance id of an event that concerns every performance (a resynchronisation).
 pub const EVERY_PERFORMANCE: i64 = 0;
 /// Events buffered per subscriber before it counts as lagging.
@@ -77,10 +84,40 @@ impl AvailabilityEvent {
     }
 }
 
+/// A wake-up for notification streams: these accounts (or every account) may have new
+/// notifications. It carries no notification: streams read the table, so a lost or repeated
+/// signal costs a delay or a read, never a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationSignal {
+    /// These accounts.
+    Accounts(std::sync::Arc<Vec<i64>>),
+    /// Anyone (signals may have been missed, e.g. after the listener reconnected).
+    Everyone,
+}
+
+impl NotificationSignal {
+    /// Whether the signal concerns `account_id`.
+    pub fn concerns(&self, account_id: i64) -> bool {
+        match self {
+            Self::Accounts(ids) => ids.contains(&account_id),
+            Self::Everyone => true,
+        }
+    }
+
+    /// Reads a NOTIFY payload (`"*"` or a JSON array of ids); anything else wakes everyone.
+    pub fn decode(payload: &str) -> Self {
+        match serde_json::from_str::<Vec<i64>>(payload) {
+            Ok(ids) => Self::Accounts(std::sync::Arc::new(ids)),
+            Err(_) => Self::Everyone,
+        }
+    }
+}
+
 /// The publishing and subscribing side of availability events.
 #[derive(Clone, Debug)]
 pub struct Realtime {
     sender: broadcast::Sender<AvailabilityEvent>,
+    notifications: broadcast::Sender<NotificationSignal>,
     outbox: Option<tokio::sync::mpsc::Sender<AvailabilityEvent>>,
     /// Set when an event reached this instance only (outbox full, NOTIFY failed): the next
     /// NOTIFY then tells every instance to refresh everything.
@@ -94,9 +131,15 @@ impl Realtime {
     /// reconnects by itself whenever its connection drops.
     pub async fn start(db: &Database) -> Self {
         let (sender, _) = broadcast::channel(BUFFER);
+        let (notifications, _) = broadcast::channel(BUFFER);
         if let Some(pool) = db.pg_pool.clone() {
             let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-            tokio::spawn(listen(pool, sender.clone(), ready_tx));
+            tokio::spawn(listen(
+                pool,
+                sender.clone(),
+                notifications.clone(),
+                ready_tx,
+            ));
             if tokio::time::timeout(Duration::from_secs(5), ready_rx)
                 .await
                 .is_err()
@@ -112,6 +155,7 @@ impl Realtime {
         });
         Self {
             sender,
+            notifications,
             outbox,
             lost,
             closing: tokio::sync::watch::Sender::new(false),
@@ -132,6 +176,30 @@ impl Realtime {
             self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = self.sender.send(e.into_inner());
         }
+    }
+
+    /// Wakes this instance's notification streams of `accounts` after the transaction that
+    /// notified them committed. Only SQLite (one instance) needs it: on PostgreSQL that
+    /// transaction issued a `pg_notify`, which reaches every instance's listener, this one
+    /// included.
+    pub fn notified(&self, accounts: &[i64]) {
+        if self.outbox.is_none() && !accounts.is_empty() {
+            let _ = self
+                .notifications
+                .send(NotificationSignal::Accounts(std::sync::Arc::new(
+                    accounts.to_vec(),
+                )));
+        }
+    }
+
+    /// How many notification streams listen on this instance.
+    pub fn notification_streams(&self) -> usize {
+        self.notifications.receiver_count()
+    }
+
+    /// A new receiver of every notification signal from now on.
+    pub fn notification_signals(&self) -> broadcast::Receiver<NotificationSignal> {
+        self.notifications.subscribe()
     }
 
     /// A new receiver of every event from now on.
@@ -220,13 +288,14 @@ fn decode(payload: &str) -> Result<Vec<AvailabilityEvent>, serde_json::Error> {
 async fn listen(
     pool: sea_orm::sqlx::PgPool,
     sender: broadcast::Sender<AvailabilityEvent>,
+    notifications: broadcast::Sender<NotificationSignal>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
     loop {
         match sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
-                if let Err(e) = listener.listen(CHANNEL).await {
+                if let Err(e) = listener.listen_all([CHANNEL, NOTIFICATION_CHANNEL]).await {
                     tracing::warn!(error = %e, "LISTEN failed; retrying");
                 } else {
                     match ready.take() {
@@ -243,8 +312,15 @@ async fn listen(
                             let _ = sender.send(AvailabilityEvent::whole(EVERY_PERFORMANCE));
                         }
                     }
+                    // Signals may have been missed while not listening: every notification
+                    // stream reads its table again.
+                    let _ = notifications.send(NotificationSignal::Everyone);
                     loop {
                         match listener.recv().await {
+                            Ok(note) if note.channel() == NOTIFICATION_CHANNEL => {
+                                let _ =
+                                    notifications.send(NotificationSignal::decode(note.payload()));
+                            }
                             Ok(note) => match decode(note.payload()) {
                                 Ok(events) => {
                                     for event in events {

@@ -167,3 +167,37 @@ pub enum WaitlistStatus {
     #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
 }
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum NotificationKind {
+    /// Seats are held for the account's waiting-list entry.
+    #[sea_orm(string_value = "WAITLIST_OFFER")]
+    WaitlistOffer,
+    /// A waiting-list offer lapsed.
+    #[sea_orm(string_value = "OFFER_EXPIRED")]
+    OfferExpired,
+    /// A center published a session of a production the account follows.
+    #[sea_orm(string_value = "PRODUCTION_SCHEDULED")]
+    ProductionScheduled,
+    /// A performance the account holds tickets for was cancelled.
+    #[sea_orm(string_value = "PERFORMANCE_CANCELLED")]
+    PerformanceCancelled,
+    /// The account's bookings are suspended after repeated no-shows.
+    #[sea_orm(string_value = "BOOKING_SUSPENDED")]
+    BookingSuspended,
+}
+
+impl NotificationKind {
+    /// The value stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WaitlistOffer => "WAITLIST_OFFER",
+            Self::OfferExpired => "OFFER_EXPIRED",
+            Self::ProductionScheduled => "PRODUCTION_SCHEDULED",
+            Self::PerformanceCancelled => "PERFORMANCE_CANCELLED",
+            Self::BookingSuspended => "BOOKING_SUSPENDED",
+        }
+    }
+}

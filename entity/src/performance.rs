@@ -13,6 +13,8 @@ pub struct Model {
     pub host_center_id: i64,
     pub origin_center_id: i64,
     pub allocation_id: Option<i64>,
+    /// The production it stages (whose origin center is `origin_center_id`).
+    pub production_id: i64,
     pub title: String,
     pub description: String,
     pub category: PerformanceCategory,

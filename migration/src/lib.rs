@@ -16,6 +16,8 @@ mod m20261129_000002_create_password_resets;
 mod m20261129_000003_create_account_security;
 mod m20261129_000005_record_no_shows;
 mod m20261129_000006_index_exchange_report;
+mod m20261129_000010_create_productions;
+mod m20261129_000011_create_notifications;
 mod m20261130_000002_create_seat_pools;
 mod m20261130_000004_create_waitlist;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_create_account_security::Migration),
             Box::new(m20261129_000005_record_no_shows::Migration),
             Box::new(m20261129_000006_index_exchange_report::Migration),
+            Box::new(m20261129_000010_create_productions::Migration),
+            Box::new(m20261129_000011_create_notifications::Migration),
             Box::new(m20261130_000002_create_seat_pools::Migration),
             Box::new(m20261130_000004_create_waitlist::Migration),
         ]
@@ -71,4 +75,39 @@ pub(crate) async fn drop_tables(manager: &SchemaManager<'_>, tables: &[&str]) ->
             .await?;
     }
     Ok(())
+}
+
+/// The title of the work a session stages: its title without a series prefix (up to the
+/// last full-width colon, "接轨上海 精品文艺系列展演：") and without a trailing full-width
+/// parenthesised note ("（平湖加演）"). Sessions of one origin center and category with the
+/// same work title belong to one production (the productions migration and the demo loader
+/// group them so).
+pub fn work_title(title: &str) -> &str {
+    let whole = title.trim();
+    let work = whole
+        .rsplit_once('：')
+        .map_or(whole, |(_, work)| work.trim());
+    let work = match work.strip_suffix('）').and_then(|t| t.rsplit_once('（')) {
+        Some((bare, _)) => bare.trim(),
+        None => work,
+    };
+    if work.is_empty() { whole } else { work }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::work_title;
+
+    #[test]
+    fn the_work_title_drops_the_series_prefix_and_the_extra_night_note() {
+        assert_eq!(work_title("沪剧《大雷雨》"), "沪剧《大雷雨》");
+        assert_eq!(
+            work_title("接轨上海 精品文艺系列展演：沪剧《大雷雨》"),
+            "沪剧《大雷雨》"
+        );
+        assert_eq!(work_title("沪剧《大雷雨》（平湖加演）"), "沪剧《大雷雨》");
+        assert_eq!(work_title("（加演）"), "（加演）");
+        assert_eq!(work_title("系列："), "系列：");
+        assert_eq!(work_title("Swan Lake"), "Swan Lake");
+    }
 }

@@ -12,7 +12,8 @@ use crate::{ddl, drop_tables};
 ///   it is neither booked nor held, so a held seat can't be sold (`claim` and the parallel
 ///   statement both require `held_by IS NULL`) and is held for one entry at most.
 ///   `held_pool` remembers the seat pool the held seat was counted against (see
-///   `seat_pool`), so accepting books it from there and declining gives it back there.
+///   `seat_pool`), so accepting books it from there and declining gives it back there;
+/// - `notification.waitlist_entry_id`: the entry an offer's notifications are about.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -46,7 +47,8 @@ CREATE INDEX waitlist_offer_expiry_idx ON waitlist_entry (offer_expires_at) WHER
 CREATE INDEX waitlist_account_idx ON waitlist_entry (account_id, id);
 ALTER TABLE inventory ADD COLUMN held_by {ID} REFERENCES waitlist_entry (id);
 ALTER TABLE inventory ADD COLUMN held_pool {ID};
-CREATE INDEX inventory_held_idx ON inventory (held_by) WHERE held_by IS NOT NULL
+CREATE INDEX inventory_held_idx ON inventory (held_by) WHERE held_by IS NOT NULL;
+ALTER TABLE notification ADD COLUMN waitlist_entry_id {ID} REFERENCES waitlist_entry (id)
 "#,
         )
         .await

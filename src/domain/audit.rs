@@ -64,6 +64,8 @@ pub enum Action {
     AccountResetPassword,
     /// `excuseNoShow`.
     NoShowExcuse,
+    /// `createProduction`.
+    ProductionCreate,
 }
 
 impl Action {
@@ -89,6 +91,7 @@ impl Action {
             Action::AccountIssuePasswordReset => "account.issue_password_reset",
             Action::AccountResetPassword => "account.reset_password",
             Action::NoShowExcuse => "no_show.excuse",
+            Action::ProductionCreate => "production.create",
         }
     }
 }

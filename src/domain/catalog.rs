@@ -68,6 +68,8 @@ pub struct PerformanceFilter {
     pub status: Option<PerformanceStatus>,
     /// Only at this venue.
     pub venue_id: Option<i64>,
+    /// Only sessions of this production.
+    pub production_id: Option<i64>,
 }
 
 /// A position in the (startsAt, id) order.
@@ -121,6 +123,9 @@ fn filtered(caller: &Caller, filter: &PerformanceFilter) -> Select<performance::
     }
     if let Some(id) = filter.venue_id {
         query = query.filter(performance::Column::VenueId.eq(id));
+    }
+    if let Some(id) = filter.production_id {
+        query = query.filter(performance::Column::ProductionId.eq(id));
     }
     if let Some(category) = filter.category {
         query = query.filter(performance::Column::Category.eq(category));

@@ -11,6 +11,8 @@ pub mod catalog;
 pub mod checkin;
 pub mod exchange_report;
 pub mod no_shows;
+pub mod notifications;
+pub mod productions;
 pub mod scheduling;
 pub mod season;
 pub mod shares;

@@ -27,7 +27,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use entity::enums::{PerformanceStatus, Role};
+use entity::enums::{NotificationKind, PerformanceStatus, Role};
 use entity::{booking, booking_suspension, no_show, performance};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -35,6 +35,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, Statement,
 };
 
+use super::notifications::{self, Note, Notified, Recipients};
 use super::text;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
@@ -115,10 +116,13 @@ pub async fn sweep(
     conn: DatabaseConnection,
     policy: Policy,
     every: std::time::Duration,
-    closing: tokio::sync::watch::Receiver<bool>,
+    realtime: crate::realtime::Realtime,
 ) {
-    super::repeat("no-shows", every, closing, || {
-        mark_due(&conn, &policy, super::now())
+    let closing = realtime.closing();
+    super::repeat("no-shows", every, closing, || async {
+        let (_, notified) = mark_due_notifying(&conn, &policy, super::now()).await?;
+        realtime.notified(&notified.0);
+        Ok(())
     })
     .await;
 }
@@ -130,11 +134,24 @@ pub async fn mark_due(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> AppResult<Marked> {
+    Ok(mark_due_notifying(conn, policy, now).await?.0)
+}
+
+/// [`mark_due`], also returning the residents it told of their suspension
+/// (`BOOKING_SUSPENDED`, written in the batch's transaction), for
+/// [`Realtime::notified`](crate::realtime::Realtime::notified).
+pub async fn mark_due_notifying(
+    conn: &DatabaseConnection,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> AppResult<(Marked, Notified)> {
     let mut total = Marked::default();
+    let mut notified = Notified::default();
     // A plain read first: most sweeps find nothing, and then take no write lock (SQLite has
     // one for the whole database).
     while any_due(conn, now).await? {
-        let batch = crate::write_txn!(conn, |txn| { mark_batch(txn, policy, now).await })?;
+        let (batch, told) = crate::write_txn!(conn, |txn| { mark_batch(txn, policy, now).await })?;
+        notified.extend(told);
         if batch.performances == 0 {
             break;
         }
@@ -149,7 +166,7 @@ pub async fn mark_due(
             "no-shows marked"
         );
     }
-    Ok(total)
+    Ok((total, notified))
 }
 
 fn due(now: DateTime<Utc>) -> sea_orm::Select<performance::Entity> {
@@ -179,7 +196,7 @@ async fn mark_batch(
     txn: &impl ConnectionTrait,
     policy: &Policy,
     now: DateTime<Utc>,
-) -> AppResult<Marked> {
+) -> AppResult<(Marked, Notified)> {
     // SQLite renders no lock clause: its writers already take turns.
     let claimed: Vec<(i64, DateTime<Utc>)> = due(now)
         .select_only()
@@ -200,8 +217,9 @@ async fn mark_batch(
         marked.performances += 1;
         holders.extend(recorded);
     }
-    marked.suspended = suspend_repeat_offenders(txn, policy, holders, now).await?;
-    Ok(marked)
+    let notified = suspend_repeat_offenders(txn, policy, holders, now).await?;
+    marked.suspended = notified.0.len();
+    Ok((marked, notified))
 }
 
 /// Settles one performance that ended at `ends_at`, in the caller's transaction: its VALID
@@ -255,20 +273,20 @@ struct Offender {
 }
 
 /// Rewrites the suspension of those of `accounts` who now have enough recent no-shows to be
-/// suspended (a new no-show can only add a suspension, never lift one). Returns how many are
-/// suspended at `now`.
+/// suspended (a new no-show can only add a suspension, never lift one), and tells each
+/// (`BOOKING_SUSPENDED`, in the same transaction). Returns those suspended at `now`.
 async fn suspend_repeat_offenders(
     txn: &impl ConnectionTrait,
     policy: &Policy,
     accounts: Vec<i64>,
     now: DateTime<Utc>,
-) -> AppResult<usize> {
+) -> AppResult<Notified> {
     let accounts: Vec<i64> = accounts
         .into_iter()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut suspended = 0;
+    let mut suspended = Notified::default();
     for chunk in accounts.chunks(500) {
         let placeholders: Vec<String> = (3..chunk.len() + 3).map(|i| format!("${i}")).collect();
         let mut values: Vec<sea_orm::Value> =
@@ -287,11 +305,21 @@ async fn suspend_repeat_offenders(
         .all(txn)
         .await?;
         for offender in offenders {
-            if recompute(txn, policy, offender.account_id, now)
-                .await?
-                .is_some()
-            {
-                suspended += 1;
+            if let Some(until) = recompute(txn, policy, offender.account_id, now).await? {
+                suspended.extend(
+                    notifications::notify(
+                        txn,
+                        Recipients::Accounts(&[offender.account_id]),
+                        Note {
+                            kind: NotificationKind::BookingSuspended,
+                            performance_id: None,
+                            production_id: None,
+                            message: notifications::booking_suspended(until),
+                            waitlist_entry_id: None,
+                        },
+                    )
+                    .await?,
+                );
             }
         }
     }

@@ -38,12 +38,14 @@ const MAX_DURATION: Duration = Duration::days(31);
 pub struct NewPerformance {
     /// The venue.
     pub venue_id: i64,
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Category.
-    pub category: PerformanceCategory,
+    /// The production it stages (None: one is made from the title, description, category).
+    pub production_id: Option<i64>,
+    /// Title (default: the production's; required without one).
+    pub title: Option<String>,
+    /// Description (default: the production's, else empty).
+    pub description: Option<String>,
+    /// Category (default: the production's; required without one).
+    pub category: Option<PerformanceCategory>,
     /// Start.
     pub starts_at: DateTime<Utc>,
     /// End.
@@ -337,9 +339,19 @@ pub async fn schedule_as(
             "the venue belongs to another center and is not shared with yours".to_owned(),
         ));
     }
+    let work = super::productions::for_session(
+        conn,
+        staff,
+        input.production_id,
+        input.title.clone(),
+        input.description.clone(),
+        input.category,
+        input.origin_center_id,
+    )
+    .await?;
     let checked = check_fields(Fields {
-        title: &input.title,
-        description: &input.description,
+        title: &work.title,
+        description: &work.description,
         starts_at: input.starts_at,
         ends_at: input.ends_at,
         price_cents: input.price_cents.unwrap_or(0),
@@ -353,7 +365,7 @@ pub async fn schedule_as(
         Some(id) => Some(allocations::visible(conn, caller, id).await?),
         None => None,
     };
-    let origin_center_id = input
+    let origin_center_id = work
         .origin_center_id
         .or(allocation.as_ref().map(|a| a.provider_center_id))
         .unwrap_or(staff.center_id);
@@ -393,14 +405,23 @@ pub async fn schedule_as(
         if let Some(allocation) = &allocation {
             allocations::take_slot(txn, allocation.id).await?;
         }
+        let production_id = super::productions::of_new_session(
+            txn,
+            &work,
+            origin_center_id,
+            &checked.title,
+            &checked.description,
+        )
+        .await?;
         let perf = performance::ActiveModel {
             venue_id: Set(venue.id),
             host_center_id: Set(staff.center_id),
             origin_center_id: Set(origin_center_id),
             allocation_id: Set(allocation.as_ref().map(|a| a.id)),
+            production_id: Set(production_id),
             title: Set(checked.title.clone()),
             description: Set(checked.description.clone()),
-            category: Set(input.category),
+            category: Set(work.category),
             starts_at: Set(input.starts_at),
             ends_at: Set(input.ends_at),
             status: Set(PerformanceStatus::Draft),
@@ -426,7 +447,11 @@ pub async fn schedule_as(
             staff,
             Action::PerformanceSchedule,
             (Kind::Performance, perf.id),
-            json!({ "title": perf.title, "venueId": ids::encode(Kind::Venue, venue.id) }),
+            json!({
+                "title": perf.title,
+                "venueId": ids::encode(Kind::Venue, venue.id),
+                "productionId": ids::encode(Kind::Production, production_id),
+            }),
         )
         .await?;
         Ok(perf)
@@ -638,22 +663,27 @@ pub(crate) async fn exclude_bookings(
     )
 }
 
-/// `publishPerformance`: DRAFT → PUBLISHED, creating one inventory row per seat or place.
+/// `publishPerformance`: DRAFT → PUBLISHED, creating one inventory row per seat or place;
+/// the production's followers are notified in the same transaction.
 pub async fn publish(
     conn: &DatabaseConnection,
+    realtime: &Realtime,
     caller: &Caller,
     id: i64,
 ) -> AppResult<performance::Model> {
     let staff = caller.staff(Role::Scheduler)?;
-    publish_as(conn, staff, id).await
+    let (perf, notified) = publish_as(conn, staff, id).await?;
+    realtime.notified(&notified.0);
+    Ok(perf)
 }
 
-/// Publishes as `staff` (also used by the demo loader).
+/// Publishes as `staff` (also used by the demo loader); returns who was notified, for
+/// [`Realtime::notified`] after the commit.
 pub async fn publish_as(
     conn: &DatabaseConnection,
     staff: Staff,
     id: i64,
-) -> AppResult<performance::Model> {
+) -> AppResult<(performance::Model, super::notifications::Notified)> {
     let current = managed(conn, staff, id).await?;
     if current.status != PerformanceStatus::Draft {
         return Err(AppError::conflict(
@@ -701,10 +731,12 @@ pub async fn publish_as(
             json!({}),
         )
         .await?;
-        db::found(
+        let published = db::found(
             performance::Entity::find_by_id(id).one(txn).await?,
             "performance",
-        )
+        )?;
+        let notified = super::productions::published(txn, &published).await?;
+        Ok((published, notified))
     })
 }
 
@@ -742,7 +774,8 @@ async fn create_inventory(
 }
 
 /// `cancelPerformance`: cancels it with every booking and ticket in one transaction, frees
-/// its allocation slot, and tells subscribers.
+/// its allocation slot, notifies the holders of its bookings (`PERFORMANCE_CANCELLED`, in
+/// the same transaction), and tells subscribers.
 pub async fn cancel(
     conn: &DatabaseConnection,
     realtime: &Realtime,
@@ -756,7 +789,7 @@ pub async fn cancel(
     if current.status == PerformanceStatus::Cancelled {
         return Err(AppError::conflict("the performance is already cancelled"));
     }
-    let cancelled = crate::write_txn!(conn, |txn| {
+    let (cancelled, notified) = crate::write_txn!(conn, |txn| {
         exclude_bookings(txn, id).await?;
         let now = now();
         let changed = performance::Entity::update_many()
@@ -780,7 +813,9 @@ pub async fn cancel(
         if changed.rows_affected != 1 {
             return Err(AppError::conflict("the performance is already cancelled"));
         }
-        super::waitlist::cancel_all(txn, id, now).await?;
+        // Before the bookings are cancelled: their holders are who is told.
+        let mut notified = super::notifications::cancelled(txn, &current, &reason).await?;
+        notified.extend(super::waitlist::cancel_all(txn, &current, &reason, now).await?);
         cancel_all_bookings(txn, id, now).await?;
         if let Some(allocation_id) = current.allocation_id {
             allocations::release_slot(txn, allocation_id).await?;
@@ -793,11 +828,13 @@ pub async fn cancel(
             json!({ "reason": reason }),
         )
         .await?;
-        db::found(
+        let cancelled = db::found(
             performance::Entity::find_by_id(id).one(txn).await?,
             "performance",
-        )
+        )?;
+        Ok((cancelled, notified))
     })?;
+    realtime.notified(&notified.0);
     realtime.publish(AvailabilityEvent::whole(id)).await;
     Ok(cancelled)
 }

@@ -45,6 +45,7 @@ fn filter_of(input: PerformanceFilter) -> AppResult<Filter> {
         to: GqlDateTime::opt(&input.to, "to")?,
         search: input.search,
         status: input.status.map(Into::into),
+        production_id: None,
     })
 }
 
@@ -80,7 +81,7 @@ fn position_of(field: &str, cursor: &str) -> AppResult<Position> {
 /// asks for, into the request's DataLoader cache: a page then costs the same few statements
 /// whatever its size, however its resolvers happen to be scheduled.
 async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> AppResult<()> {
-    use super::loaders::{CenterId, PoolsOf, VenueId};
+    use super::loaders::{CenterId, PoolsOf, ProductionId, VenueId};
     if items.is_empty() {
         return Ok(());
     }
@@ -95,6 +96,11 @@ async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> Ap
         if venue.field("center").exists() {
             centers.extend(venues.values().map(|v| v.center_id));
         }
+    }
+    if node.field("production").exists() {
+        loader
+            .load_many(items.iter().map(|p| ProductionId(p.production_id)))
+            .await?;
     }
     if node.field("hostCenter").exists() {
         centers.extend(items.iter().map(|p| p.host_center_id));
@@ -229,6 +235,12 @@ impl CatalogQuery {
             ))),
             Kind::AuditEntry => Some(Node::AuditEntry(super::operations::AuditEntry(
                 crate::domain::audit::visible(db, caller, row).await?,
+            ))),
+            Kind::Production => Some(Node::Production(super::productions::Production(
+                crate::domain::productions::visible(db, caller, row).await?,
+            ))),
+            Kind::Notification => Some(Node::Notification(super::notifications::Notification(
+                crate::domain::notifications::visible(db, caller, row).await?,
             ))),
             Kind::WaitlistEntry => Some(Node::WaitlistEntry(super::waitlist::WaitlistEntry(
                 crate::domain::waitlist::visible(db, caller, row).await?,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
-use entity::{account, center, seat, venue};
+use entity::{account, center, production, seat, venue};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::domain::{no_shows, shares};
@@ -70,6 +70,9 @@ pub struct AccountId(pub i64);
 /// Key: a seat id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SeatId(pub i64);
+/// Key: a production id (of a performance the caller sees, so no visibility check).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProductionId(pub i64);
 /// Key: a performance id, for its seat pools (free seats, shares).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolsOf(pub i64);
@@ -84,6 +87,22 @@ impl Loader<CenterId> for DbLoader {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|r| (CenterId(r.id), r)).collect())
+    }
+}
+
+impl Loader<ProductionId> for DbLoader {
+    type Value = production::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ProductionId],
+    ) -> Result<HashMap<ProductionId, Self::Value>, Self::Error> {
+        let rows = production::Entity::find()
+            .filter(production::Column::Id.is_in(keys.iter().map(|k| k.0)))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|r| (ProductionId(r.id), r)).collect())
     }
 }
 

@@ -9,7 +9,9 @@ pub mod extensions;
 pub mod ledger;
 pub mod limits;
 pub mod loaders;
+pub mod notifications;
 pub mod operations;
+pub mod productions;
 pub mod scheduling;
 pub mod shares;
 pub mod subscription;
@@ -55,6 +57,8 @@ pub struct Query(
     booking::BookingQuery,
     operations::OperationsQuery,
     ledger::LedgerQuery,
+    productions::ProductionQuery,
+    notifications::NotificationQuery,
     waitlist::WaitlistQuery,
 );
 
@@ -67,6 +71,8 @@ pub struct Mutation(
     booking::BookingMutation,
     operations::OperationsMutation,
     ledger::LedgerMutation,
+    productions::ProductionMutation,
+    notifications::NotificationMutation,
     waitlist::WaitlistMutation,
 );
 

@@ -54,12 +54,15 @@ pub struct CreateVenueInput {
 pub struct SchedulePerformanceInput {
     /// Venue (your center's, or one shared with it).
     pub venue_id: ID,
-    /// Title.
-    pub title: String,
-    /// Description.
+    /// The production it stages; without one, a production is made from the title,
+    /// description and category.
+    pub production_id: Option<ID>,
+    /// Title (default: the production's; required without `productionId`).
+    pub title: Option<String>,
+    /// Description (default: the production's).
     pub description: Option<String>,
-    /// Category.
-    pub category: PerformanceCategory,
+    /// Category (default: the production's; required without `productionId`).
+    pub category: Option<PerformanceCategory>,
     /// Start.
     pub starts_at: GqlDateTime,
     /// End (after the start).
@@ -72,7 +75,8 @@ pub struct SchedulePerformanceInput {
     pub booking_opens_at: Option<GqlDateTime>,
     /// Booking closes (default and latest: the start).
     pub booking_closes_at: Option<GqlDateTime>,
-    /// Whose production (default: yours, or the allocation's provider).
+    /// Whose production (default: the production's, else yours, or the allocation's
+    /// provider).
     pub origin_center_id: Option<ID>,
     /// The seasonal allocation this exchange session counts against.
     pub allocation_id: Option<ID>,
@@ -213,14 +217,20 @@ impl SchedulingMutation {
             .as_ref()
             .map(|id| decode(Kind::SeasonalAllocation, id))
             .transpose()?;
+        let production_id = input
+            .production_id
+            .as_ref()
+            .map(|id| decode(Kind::Production, id))
+            .transpose()?;
         let perf = scheduling::schedule(
             &services(ctx)?.db,
             caller,
             NewPerformance {
                 venue_id,
+                production_id,
                 title: input.title,
-                description: input.description.unwrap_or_default(),
-                category: input.category.into(),
+                description: input.description,
+                category: input.category.map(Into::into),
                 starts_at,
                 ends_at,
                 price_cents: input.price_cents,
@@ -276,8 +286,9 @@ impl SchedulingMutation {
         id: ID,
     ) -> async_graphql::Result<Performance> {
         let id = decode(Kind::Performance, &id)?;
+        let services = services(ctx)?;
         Ok(Performance(
-            scheduling::publish(&services(ctx)?.db, caller(ctx), id).await?,
+            scheduling::publish(&services.db, &services.realtime, caller(ctx), id).await?,
         ))
     }
 

@@ -1,5 +1,6 @@
 //! `seatAvailability`: live updates after every booking, cancellation and performance
-//! cancellation, from every instance.
+//! cancellation, from every instance; `notificationAdded`: the signed-in account's
+//! notifications, made on any instance.
 
 use async_graphql::{Context, ID, SimpleObject, Subscription};
 use futures_util::Stream;
@@ -113,6 +114,17 @@ impl Subscription {
                 yield update_for(&services.db, &caller, &event).await.map_err(Into::into);
             }
         })
+    }
+
+    /// The signed-in account's notifications, each pushed once and in order as it is made
+    /// on any instance (those made before the subscription started: `myNotifications`).
+    async fn notification_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<
+        impl Stream<Item = async_graphql::Result<super::notifications::Notification>> + use<>,
+    > {
+        super::notifications::notification_added(ctx).await
     }
 }
 

@@ -178,6 +178,10 @@ pub enum Node {
     WaitlistEntry(super::waitlist::WaitlistEntry),
     /// An audit log entry.
     AuditEntry(super::operations::AuditEntry),
+    /// A production.
+    Production(super::productions::Production),
+    /// A notification.
+    Notification(super::notifications::Notification),
 }
 
 pub(crate) async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center> {
@@ -522,6 +526,18 @@ impl Performance {
     /// Whose production it is (differs from the host for exchange sessions).
     async fn origin_center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
         Ok(load_center(ctx, self.0.origin_center_id).await?)
+    }
+    /// The production this session stages.
+    async fn production(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::productions::Production> {
+        Ok(loader(ctx)?
+            .load_one(super::loaders::ProductionId(self.0.production_id))
+            .await
+            .map_err(AppError::from)?
+            .map(super::productions::Production)
+            .ok_or(AppError::Internal("production missing".to_owned()))?)
     }
     /// The allocation it counts against, when the caller may see it.
     async fn allocation(

@@ -304,6 +304,21 @@ const CONNECTIONS: &[(&str, &str, &str)] = &[
         "performances",
         "query($n: Int) { centers { performances(ARG: $n) { totalCount } } }",
     ),
+    (
+        "Query",
+        "productions",
+        "query($n: Int) { productions(ARG: $n) { totalCount } }",
+    ),
+    (
+        "Production",
+        "performances",
+        "query($n: Int) { productions { edges { node { performances(ARG: $n) { totalCount } } } } }",
+    ),
+    (
+        "Query",
+        "myNotifications",
+        "query($n: Int) { myNotifications(ARG: $n) { totalCount } }",
+    ),
 ];
 
 /// Connection fields of the printed schema, as (type, field).
@@ -346,6 +361,14 @@ fn connection_fields() -> Vec<(String, String, Vec<String>)> {
 async fn a_page_over_a_hundred_is_bad_user_input_naming_the_argument_on_every_connection() {
     let app = spawn().await;
     let token = app.admin("pinghu").await;
+    // A production, so that `Production.performances` is reached.
+    app.gql(
+        Some(&token),
+        "mutation { createProduction(input: { title: \"沪剧《大雷雨》\", category: OPERA }) { id } }",
+        json!({}),
+    )
+    .await
+    .data();
     let fields = connection_fields();
     for (owner, field, args) in &fields {
         assert!(

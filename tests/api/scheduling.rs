@@ -1558,6 +1558,22 @@ async fn insert_published(app: &TestApp, venue_id: &str, count: usize) -> Vec<St
         .single()
         .expect("valid");
     let now = zouqin::domain::now();
+    let production = {
+        use sea_orm::ActiveModelTrait;
+        entity::production::ActiveModel {
+            origin_center_id: Set(host.id),
+            title: Set("Sessions".to_owned()),
+            description: Set(String::new()),
+            category: Set(PerformanceCategory::Concert),
+            created_at: Set(now),
+            listed_at: Set(Some(now)),
+            ..Default::default()
+        }
+        .insert(&app.db.conn)
+        .await
+        .expect("insert the production")
+        .id
+    };
     // 36 distinct instants, each shared by 6 or 7 sessions whose ids are far apart.
     let rows = (0..count).map(|i| {
         let starts_at = base + Duration::hours(((i * 17) % 36) as i64);
@@ -1566,6 +1582,7 @@ async fn insert_published(app: &TestApp, venue_id: &str, count: usize) -> Vec<St
             host_center_id: Set(host.id),
             origin_center_id: Set(host.id),
             allocation_id: Set(None),
+            production_id: Set(production),
             title: Set(format!("Session {i}")),
             description: Set(String::new()),
             category: Set(PerformanceCategory::Concert),

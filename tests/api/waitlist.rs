@@ -229,6 +229,26 @@ async fn a_freed_pair_is_offered_held_and_accepted_as_exactly_those_seats() {
         .map(|t| t["seat"]["id"].as_str().expect("seat").to_owned())
         .collect();
     assert_eq!(booked, seats, "accepting books exactly the held seats");
+    // The offer was told, in the transaction that made it, about exactly this entry.
+    let notes = app
+        .gql(
+            Some(&waiting[0]),
+            "{ myNotifications(first: 10) { edges { node { kind waitlistEntry { id } } } } }",
+            json!({}),
+        )
+        .await;
+    let kinds: Vec<(String, Value)> = notes.data()["myNotifications"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["kind"].as_str().expect("kind").to_owned(),
+                e["node"]["waitlistEntry"]["id"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, vec![("WAITLIST_OFFER".to_owned(), json!(first))]);
     let done = entry(&app, &waiting[0], &first).await;
     assert_eq!(done["status"], "BOOKED");
     assert!(done["booking"]["id"].is_string());
@@ -655,6 +675,24 @@ async fn an_offer_made_by_a_killed_instance_still_expires_and_passes_on() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(entry(&b, &waiting[0], &first).await["status"], "EXPIRED");
+    let notes = b
+        .gql(
+            Some(&waiting[0]),
+            "{ myNotifications(first: 10) { edges { node { kind } } } }",
+            json!({}),
+        )
+        .await;
+    let kinds: Vec<&str> = notes.data()["myNotifications"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["OFFER_EXPIRED", "WAITLIST_OFFER"],
+        "newest first"
+    );
     let late = b
         .gql(Some(&waiting[0]), ACCEPT, json!({ "id": first }))
         .await;

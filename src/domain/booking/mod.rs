@@ -606,6 +606,7 @@ pub async fn cancel(
                 .await?;
         Ok((booking, seat_ids, offered))
     })?;
+    realtime.notified(&offered.notified.0);
     let mut seat_ids = seat_ids;
     seat_ids.extend(offered.seat_ids);
     // This instance's seat picture learns at once; the others from the event.

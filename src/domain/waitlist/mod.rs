@@ -191,6 +191,7 @@ pub async fn join(
         )?;
         Ok((entry, offered))
     })?;
+    realtime.notified(&offered.notified.0);
     publish(realtime, booker, performance_id, offered.seat_ids).await;
     Ok(entry)
 }
@@ -257,7 +258,7 @@ async fn finish(
     )?;
     let seating = booker.seating(conn, perf.venue_id).await?;
     let policy = booker.waitlist_policy();
-    let (entry, seats) = crate::write_txn!(conn, |txn| {
+    let (entry, seats, notified) = crate::write_txn!(conn, |txn| {
         let now = now();
         let perf = scheduling::exclude_bookings(txn, entry.performance_id).await?;
         let entry = own(txn, resident, id).await?;
@@ -269,17 +270,15 @@ async fn finish(
         }
         let mut seats = offers::release(txn, &entry).await?;
         offers::resolve(txn, entry.id, status, now).await?;
-        seats.extend(
-            offer_freed(txn, &perf, seating, &policy, now)
-                .await?
-                .seat_ids,
-        );
+        let offered = offer_freed(txn, &perf, seating, &policy, now).await?;
+        seats.extend(offered.seat_ids);
         let entry = db::found(
             waitlist_entry::Entity::find_by_id(id).one(txn).await?,
             "waiting-list entry",
         )?;
-        Ok((entry, seats))
+        Ok((entry, seats, offered.notified))
     })?;
+    realtime.notified(&notified.0);
     publish(realtime, booker, entry.performance_id, seats).await;
     Ok(entry)
 }
@@ -577,7 +576,7 @@ pub async fn expire_due(
             "performance",
         )?;
         let seating = booker.seating(conn, perf.venue_id).await?;
-        let (expired, seats) = crate::write_txn!(conn, |txn| {
+        let (expired, seats, notified) = crate::write_txn!(conn, |txn| {
             let perf = scheduling::exclude_bookings(txn, performance_id).await?;
             let closed = perf.status != PerformanceStatus::Published
                 || now >= perf.booking_closes_at.unwrap_or(perf.starts_at);
@@ -599,17 +598,31 @@ pub async fn expire_due(
             .all(txn)
             .await?;
             let mut seats = Vec::new();
+            let mut notified = crate::domain::notifications::Notified::default();
             for entry in &entries {
                 seats.extend(offers::release(txn, entry).await?);
                 offers::resolve(txn, entry.id, WaitlistStatus::Expired, now).await?;
+                if entry.status == WaitlistStatus::Offered {
+                    let message =
+                        crate::domain::notifications::offer_expired(&perf.title, perf.starts_at);
+                    notified.extend(
+                        offers::notify(
+                            txn,
+                            &perf,
+                            entry,
+                            entity::enums::NotificationKind::OfferExpired,
+                            message,
+                        )
+                        .await?,
+                    );
+                }
             }
-            seats.extend(
-                offer_freed(txn, &perf, seating, &policy, now)
-                    .await?
-                    .seat_ids,
-            );
-            Ok((entries.len(), seats))
+            let offered = offer_freed(txn, &perf, seating, &policy, now).await?;
+            seats.extend(offered.seat_ids);
+            notified.extend(offered.notified);
+            Ok((entries.len(), seats, notified))
         })?;
+        realtime.notified(&notified.0);
         total += expired;
         publish(realtime, booker, performance_id, seats).await;
     }

@@ -11,8 +11,10 @@ use sea_orm::{
 };
 
 use super::Policy;
+use crate::domain::notifications::{self, Note, Notified, Recipients};
 use crate::domain::{booking, shares};
 use crate::error::{AppError, AppResult};
+use entity::enums::NotificationKind;
 
 /// How many WAITING entries one pass of the offer step reads from the head of the queue.
 const HEAD: u64 = 500;
@@ -25,6 +27,8 @@ pub struct Offered {
     pub seat_ids: Vec<i64>,
     /// Entries that got an offer.
     pub entries: Vec<waitlist_entry::Model>,
+    /// Their holders, notified (`WAITLIST_OFFER`) in the same transaction.
+    pub notified: Notified,
 }
 
 /// The offer step: while seats are free and a WAITING entry can take them, holds seats for
@@ -118,6 +122,16 @@ pub(crate) async fn offer_freed(
             ));
         }
         offered.seat_ids.extend(seats);
+        offered.notified.extend(
+            notify(
+                txn,
+                perf,
+                &entry,
+                NotificationKind::WaitlistOffer,
+                notifications::waitlist_offer(&perf.title, perf.starts_at, entry.quantity, expires),
+            )
+            .await?,
+        );
         offered.entries.push(waitlist_entry::Model {
             status: WaitlistStatus::Offered,
             offered_at: Some(now),
@@ -229,13 +243,38 @@ pub(crate) async fn resolve(
     Ok(())
 }
 
+/// Tells an entry's holder about it, in the caller's transaction.
+pub(crate) async fn notify(
+    txn: &impl ConnectionTrait,
+    perf: &performance::Model,
+    entry: &waitlist_entry::Model,
+    kind: NotificationKind,
+    message: String,
+) -> AppResult<Notified> {
+    notifications::notify(
+        txn,
+        Recipients::Accounts(&[entry.account_id]),
+        Note {
+            kind,
+            performance_id: Some(perf.id),
+            production_id: Some(perf.production_id),
+            message,
+            waitlist_entry_id: Some(entry.id),
+        },
+    )
+    .await
+}
+
 /// `cancelPerformance`: every live entry is cancelled and its held seats released (the
-/// caller then empties the pools and the holdings anyway).
+/// caller then empties the pools and the holdings anyway); holders of live entries who
+/// hold no booking (those are told already) are told (`PERFORMANCE_CANCELLED`).
 pub(crate) async fn cancel_all(
     txn: &impl ConnectionTrait,
-    performance_id: i64,
+    perf: &performance::Model,
+    reason: &str,
     now: DateTime<Utc>,
-) -> AppResult<Vec<waitlist_entry::Model>> {
+) -> AppResult<Notified> {
+    let performance_id = perf.id;
     let live = waitlist_entry::Entity::find()
         .filter(waitlist_entry::Column::PerformanceId.eq(performance_id))
         .filter(
@@ -270,7 +309,31 @@ pub(crate) async fn cancel_all(
         )
         .exec(txn)
         .await?;
-    Ok(live)
+    let booked: std::collections::HashSet<i64> = entity::booking::Entity::find()
+        .filter(entity::booking::Column::PerformanceId.eq(performance_id))
+        .filter(entity::booking::Column::Status.eq(entity::enums::BookingStatus::Confirmed))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|b| b.account_id)
+        .collect();
+    let accounts: Vec<i64> = live
+        .iter()
+        .map(|e| e.account_id)
+        .filter(|a| !booked.contains(a))
+        .collect();
+    notifications::notify(
+        txn,
+        Recipients::Accounts(&accounts),
+        Note {
+            kind: NotificationKind::PerformanceCancelled,
+            performance_id: Some(perf.id),
+            production_id: Some(perf.production_id),
+            message: notifications::performance_cancelled(&perf.title, perf.starts_at, reason),
+            waitlist_entry_id: None,
+        },
+    )
+    .await
 }
 
 /// For a booking on the exact path: `SOLD_OUT` while other residents wait (free seats go
