@@ -42,6 +42,9 @@ const BROWSE_QUERY: &str = "{ performances(first: 20) { edges { node { title sta
 const CHEAP_QUERY: &str = "{ centers { code } }";
 const LOGIN_MUTATION: &str =
     "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+#[path = "load/cancellations.rs"]
+mod cancellations;
+
 const BOOK_MUTATION: &str =
     "mutation($input: BookSeatsInput!) { bookSeats(input: $input) { id status seatsTogether } }";
 
@@ -72,14 +75,16 @@ enum Scenario {
     Browse,
     Storm,
     Rush,
+    Cancellations,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [
+    const ALL: [Scenario; 5] = [
         Scenario::Login,
         Scenario::Browse,
         Scenario::Storm,
         Scenario::Rush,
+        Scenario::Cancellations,
     ];
 
     fn name(self) -> &'static str {
@@ -88,6 +93,7 @@ impl Scenario {
             Scenario::Browse => "browse",
             Scenario::Storm => "storm",
             Scenario::Rush => "rush",
+            Scenario::Cancellations => "cancellations",
         }
     }
 }
@@ -106,7 +112,7 @@ fn main() -> ExitCode {
                 Some(s) => chosen.push(*s),
                 None => {
                     eprintln!(
-                        "unknown scenario `{other}`; use: cargo bench --bench load -- all|login|browse|storm|rush"
+                        "unknown scenario `{other}`; use: cargo bench --bench load -- all|login|browse|storm|rush|cancellations"
                     );
                     return ExitCode::from(2);
                 }
@@ -189,6 +195,9 @@ async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<
             }
             Scenario::Storm => results.storm = Some(storm_scenario(&fixture, &settings).await?),
             Scenario::Rush => results.rush = Some(rush_scenario(&fixture, &pg, &settings).await?),
+            Scenario::Cancellations => {
+                results.cancellations = Some(cancellations::cancellation_scenario(&fixture).await?)
+            }
         }
         log(&format!(
             "scenario {} done in {:.0} s",
@@ -2033,6 +2042,7 @@ struct Results {
     browse: Option<BrowseResult>,
     storm: Option<StormResult>,
     rush: Option<RushResult>,
+    cancellations: Option<cancellations::CancellationResult>,
 }
 
 struct Machine {
@@ -2462,6 +2472,9 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         }
         blocks.push(("rush", s));
     }
+    if let Some(c) = &r.cancellations {
+        blocks.push(("cancellations", cancellations::render(m, c)));
+    }
 
     if all {
         blocks.push(("targets", targets(m, r)));
@@ -2645,7 +2658,7 @@ fn write_benchmarks_md(path: &Path, blocks: &[(&str, String)]) -> BoxResult<()> 
         let mut t = String::from(
             "# Benchmarks\n\n`cargo bench --bench load -- all` (or `login`, `browse`, `storm`, `rush`). The blocks below are written by `benches/load.rs`; each carries the date and command of the run that produced it.\n\n",
         );
-        for name in ["machine", "targets", "login", "browse", "storm", "rush"] {
+        for name in ["machine", "targets", "login", "browse", "storm", "rush", "cancellations"] {
             let _ = write!(t, "{BEGIN}{name} -->\n_not run yet_\n{END}{name} -->\n\n");
         }
         t.push_str("## What we found\n\n_to be written_\n");
