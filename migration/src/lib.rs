@@ -17,6 +17,7 @@ mod m20261129_000003_create_account_security;
 mod m20261129_000005_record_no_shows;
 mod m20261129_000006_index_exchange_report;
 mod m20261130_000002_create_seat_pools;
+mod m20261130_000003_index_performance_lists;
 
 /// Lists every migration in the order it runs.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_record_no_shows::Migration),
             Box::new(m20261129_000006_index_exchange_report::Migration),
             Box::new(m20261130_000002_create_seat_pools::Migration),
+            Box::new(m20261130_000003_index_performance_lists::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ mod hardening;
 mod ledger;
 mod limits;
 mod operations;
+mod plans;
 mod rules;
 mod scheduling;
 mod shares;

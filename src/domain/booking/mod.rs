@@ -38,7 +38,7 @@ use crate::db::{self, violates};
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, encode};
 use crate::realtime::{AvailabilityEvent, Realtime};
-pub use parallel::Booker;
+pub use parallel::{Booker, statements as parallel_statements};
 
 /// What a resident asks for.
 #[derive(Debug, Clone)]
