@@ -39,6 +39,10 @@ const CENTERS: i64 = 63;
 /// The first resident's id (after the staff of every center).
 const FIRST_RESIDENT: i64 = CENTERS * STAFF_PER_CENTER + 1;
 
+/// Why SQLite is refused.
+pub const NEEDS_POSTGRES: &str = "generate needs PostgreSQL (DATABASE_URL=postgres://…): it fills \
+     the database with generate_series, which SQLite does not have, at sizes SQLite is not meant for";
+
 /// The sizes of a generated database.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
@@ -402,11 +406,7 @@ pub async fn run(
     mut progress: impl FnMut(&str, Duration),
 ) -> Result<Report, String> {
     if db.backend() != DbBackend::Postgres {
-        return Err(
-            "generate needs PostgreSQL (DATABASE_URL=postgres://…): it fills the database with \
-             generate_series, which SQLite does not have, and at sizes SQLite is not meant for"
-                .to_owned(),
-        );
+        return Err(NEEDS_POSTGRES.to_owned());
     }
     let started = Instant::now();
     let sql_err = |step: &str, e: sea_orm::DbErr| format!("generating ({step}): {e}");

@@ -104,10 +104,6 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Generate(args) => {
             let plan = zouqin::generate::Plan::at_scale(args.scale)?;
-            let password = operator_password()?;
-            let hash = zouqin::auth::password::hash(password)
-                .await
-                .map_err(|e| format!("cannot hash the password: {e:?}"))?;
             let database = db::connect(
                 &args.db.database_url,
                 args.db.db_max_connections,
@@ -115,6 +111,13 @@ async fn run(command: Command) -> Result<(), String> {
             )
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
+            if database.backend() != sea_orm::DbBackend::Postgres {
+                return Err(zouqin::generate::NEEDS_POSTGRES.to_owned());
+            }
+            let password = operator_password()?;
+            let hash = zouqin::auth::password::hash(password)
+                .await
+                .map_err(|e| format!("cannot hash the password: {e:?}"))?;
             println!(
                 "generating at scale {}: {} residents, {} venues, {} performances",
                 plan.scale, plan.residents, plan.venues, plan.performances

@@ -636,7 +636,19 @@ async fn every_list_query_and_hot_statement_reads_large_tables_through_indexes_o
         failures.len(),
         failures.join("\n\n")
     );
+    // The generated database is large; a failing run leaves it for a look at the plans.
     drop(app);
+    probe.conn.close().await.ok();
+    if let (Some(base), Some(name)) = (helpers::postgres_base(), url.rsplit('/').next()) {
+        let admin = db::connect(&format!("{base}/postgres"), 1, Duration::from_secs(10))
+            .await
+            .expect("connect");
+        admin
+            .conn
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .expect("drop the generated database");
+    }
 }
 
 fn sizes() -> HashMap<String, f64> {
@@ -705,4 +717,18 @@ fn a_count_may_walk_an_index_but_not_read_the_table() {
     let read = json!([{ "Plan": { "Node Type": "Aggregate", "Plans": [
         { "Node Type": "Seq Scan", "Relation Name": "ticket", "Plan Rows": 100_000 }] } }]);
     assert_eq!(problems(count, &read, &sizes()).len(), 1);
+}
+
+#[tokio::test]
+async fn the_generator_refuses_sqlite_with_a_clear_message() {
+    let path = std::env::temp_dir().join(format!("zq-generate-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let database = db::connect(&url, 1, Duration::from_secs(5))
+        .await
+        .expect("sqlite opens");
+    let plan = Plan::at_scale(0.01).expect("scale");
+    let refused = generate::run(&database, &plan, "unused", Utc::now(), |_, _| {}).await;
+    assert_eq!(refused.err().as_deref(), Some(generate::NEEDS_POSTGRES));
+    database.conn.close().await.ok();
+    let _ = std::fs::remove_file(&path);
 }
