@@ -46,6 +46,25 @@ pub enum Command {
     ResetPassword(ResetPasswordArgs),
     /// Print the GraphQL schema (SDL) to standard output.
     ExportSchema,
+    /// Fill an empty PostgreSQL database with a synthetic load (scale 1.0: 5 M residents,
+    /// 4,000 venues, 200,000 performances over five years, about 10 M tickets) by set-based
+    /// SQL, then ANALYZE it. Every account gets the password from ZOUQIN_PASSWORD or, when
+    /// unset, the first line of standard input.
+    Generate(GenerateArgs),
+}
+
+/// `zouqin generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// Database settings (PostgreSQL; an empty database).
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The fraction of the full size: 1.0 is Shanghai's size, 0.01 what the plan test uses.
+    #[arg(long, default_value_t = 0.01)]
+    pub scale: f64,
+    /// Afterwards, check the invariants on every row (reads every table whole).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Where the database is.

@@ -102,6 +102,51 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("server error: {e}"))
         }
+        Command::Generate(args) => {
+            let plan = zouqin::generate::Plan::at_scale(args.scale)?;
+            let database = db::connect(
+                &args.db.database_url,
+                args.db.db_max_connections,
+                args.db.acquire_timeout(),
+            )
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+            if database.backend() != sea_orm::DbBackend::Postgres {
+                return Err(zouqin::generate::NEEDS_POSTGRES.to_owned());
+            }
+            let password = operator_password()?;
+            let hash = zouqin::auth::password::hash(password)
+                .await
+                .map_err(|e| format!("cannot hash the password: {e:?}"))?;
+            println!(
+                "generating at scale {}: {} residents, {} venues, {} performances",
+                plan.scale, plan.residents, plan.venues, plan.performances
+            );
+            let report =
+                zouqin::generate::run(&database, &plan, &hash, chrono::Utc::now(), |step, took| {
+                    println!("  {step:<40} {:>8.1} s", took.as_secs_f64());
+                })
+                .await?;
+            for (table, rows) in &report.rows {
+                println!("  {table:<20} {rows:>12} rows");
+            }
+            println!(
+                "generated in {:.1} s; database size {:.1} MiB",
+                report.elapsed.as_secs_f64(),
+                report.database_bytes as f64 / (1024.0 * 1024.0)
+            );
+            if args.check {
+                let broken = zouqin::generate::check(&database).await?;
+                for (what, rows) in &broken {
+                    println!("  BROKEN: {what} ({rows} rows)");
+                }
+                if !broken.is_empty() {
+                    return Err(format!("{} invariants broken", broken.len()));
+                }
+                println!("every invariant holds");
+            }
+            Ok(())
+        }
         Command::Migrate(args) => {
             open(&args).await?;
             println!("migrations applied");

@@ -19,6 +19,7 @@ mod m20261129_000006_index_exchange_report;
 mod m20261129_000010_create_productions;
 mod m20261129_000011_create_notifications;
 mod m20261130_000002_create_seat_pools;
+mod m20261130_000003_index_performance_lists;
 mod m20261130_000004_create_waitlist;
 
 /// Lists every migration in the order it runs.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_create_productions::Migration),
             Box::new(m20261129_000011_create_notifications::Migration),
             Box::new(m20261130_000002_create_seat_pools::Migration),
+            Box::new(m20261130_000003_index_performance_lists::Migration),
             Box::new(m20261130_000004_create_waitlist::Migration),
         ]
     }

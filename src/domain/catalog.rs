@@ -178,23 +178,35 @@ pub async fn page_of<E: EntityTrait>(
     Ok((items, more))
 }
 
+/// After a position in (startsAt, id) order. The redundant `starts_at >=` makes the
+/// position an index bound (the disjunction alone is only a filter): a page deep in the
+/// catalogue starts reading at its position instead of walking every row before it.
 fn after(position: Position) -> Condition {
-    Condition::any()
-        .add(performance::Column::StartsAt.gt(position.starts_at))
+    Condition::all()
+        .add(performance::Column::StartsAt.gte(position.starts_at))
         .add(
-            Condition::all()
-                .add(performance::Column::StartsAt.eq(position.starts_at))
-                .add(performance::Column::Id.gt(position.id)),
+            Condition::any()
+                .add(performance::Column::StartsAt.gt(position.starts_at))
+                .add(
+                    Condition::all()
+                        .add(performance::Column::StartsAt.eq(position.starts_at))
+                        .add(performance::Column::Id.gt(position.id)),
+                ),
         )
 }
 
+/// Before a position in (startsAt, id) order; bounded like [`after`].
 fn before(position: Position) -> Condition {
-    Condition::any()
-        .add(performance::Column::StartsAt.lt(position.starts_at))
+    Condition::all()
+        .add(performance::Column::StartsAt.lte(position.starts_at))
         .add(
-            Condition::all()
-                .add(performance::Column::StartsAt.eq(position.starts_at))
-                .add(performance::Column::Id.lt(position.id)),
+            Condition::any()
+                .add(performance::Column::StartsAt.lt(position.starts_at))
+                .add(
+                    Condition::all()
+                        .add(performance::Column::StartsAt.eq(position.starts_at))
+                        .add(performance::Column::Id.lt(position.id)),
+                ),
         )
 }
 

@@ -199,6 +199,11 @@ pub async fn spawn_with(args: DbArgs, settings: Settings) -> TestApp {
     let application = Application::build(&args, settings)
         .await
         .expect("app starts");
+    serve(application, url)
+}
+
+/// Serves an application built by the test (e.g. on a database handle it prepared).
+pub fn serve(application: Application, url: &str) -> TestApp {
     let port = application.port();
     let state = application.state.clone();
     let db = state.db.clone();

@@ -14,6 +14,7 @@ mod ledger;
 mod limits;
 mod notifications;
 mod operations;
+mod plans;
 mod productions;
 mod rules;
 mod scheduling;

@@ -43,7 +43,7 @@ pub(crate) use claim::{ClaimFor, book_held, claim_best_for, lower_hold};
 use claim::{Claimed, claim_seats};
 pub(crate) use claim::{FreeSeat, pick};
 pub(crate) use claim::{free_window, whole_rows};
-pub use parallel::Booker;
+pub use parallel::{Booker, statements as parallel_statements};
 
 /// What a resident asks for.
 #[derive(Debug, Clone)]

@@ -466,6 +466,12 @@ async fn run_once(
 /// $6 seats together, $7 idempotency key, $8 request fingerprint, $9 ticket codes,
 /// $10 inventory or seat ids (empty for the first-free pick), $11 the first counting slot
 /// of a pool to try (random: bookings spread over the slots, see [`crate::domain::shares`]).
+/// The three booking statements of the parallel path (inventory pick, explicit seats, first
+/// free place), exactly as they run: for plan checks.
+pub fn statements() -> &'static [String; 3] {
+    &STATEMENTS
+}
+
 static STATEMENTS: LazyLock<[String; 3]> = LazyLock::new(|| {
     // The inventory and explicit-seat picks name no predicate that a free-inventory index
     // could serve (the free and performance checks are applied to the locked rows, in
