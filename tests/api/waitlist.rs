@@ -699,3 +699,50 @@ async fn an_offer_made_by_a_killed_instance_still_expires_and_passes_on() {
     assert_eq!(late.code(), Some("CONFLICT"));
     check_holds(&b, &perf.id).await;
 }
+
+/// Seats a share kept are offered to the waiting list first when the share is released.
+#[tokio::test]
+async fn released_share_seats_go_to_the_waiting_list_first() {
+    let app = spawn().await;
+    let w = app.world().await;
+    let admin = app.admin("pinghu").await;
+    let perf = show(
+        &app,
+        &admin,
+        Layout::Rows(&[("A", 4)]),
+        json!({
+            "seatShares": [{ "centerId": w.pinghu, "seats": 2 }],
+            "startsAt": crate::booking::in_(Duration::days(5)),
+            "endsAt": crate::booking::in_(Duration::days(5) + Duration::hours(2)),
+        }),
+    )
+    .await;
+    let jinshan = app.residents_fast(2, "jinshan").await;
+    assert_eq!(
+        outcome(&book_quantity(&app, &jinshan[0], &perf.id, 2).await),
+        "CONFIRMED"
+    );
+    let refused = book_quantity(&app, &jinshan[1], &perf.id, 2).await;
+    assert_eq!(refused.code(), Some("SOLD_OUT"));
+    assert!(refused.error()["extensions"]["sharesReleaseAt"].is_string());
+    let id = join(&app, &jinshan[1], &perf.id, 2).await;
+    let r = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!, $i: UpdatePerformanceInput!) { updatePerformance(id: $id, input: $i) { id } }",
+            json!({ "id": perf.id, "i": { "sharesReleaseAt": crate::booking::in_(-Duration::minutes(1)) } }),
+        )
+        .await;
+    r.data();
+    let e = entry(&app, &jinshan[1], &id).await;
+    assert_eq!(
+        e["status"], "OFFERED",
+        "the released pair went to the list: {e}"
+    );
+    let pinghu = app.residents_fast(1, "pinghu").await;
+    assert_eq!(
+        book_quantity(&app, &pinghu[0], &perf.id, 1).await.code(),
+        Some("SOLD_OUT")
+    );
+    check_holds(&app, &perf.id).await;
+}
