@@ -36,6 +36,8 @@ pub struct AppState {
     pub db: Database,
     /// The Prometheus recorder's handle.
     pub metrics: PrometheusHandle,
+    /// Anonymous answers kept while the database has not changed.
+    pub public_cache: crate::public_cache::PublicCache,
 }
 
 /// The process-wide metrics recorder (installed once, shared by every app in a process).
@@ -137,6 +139,9 @@ impl Application {
             services,
             db: database,
             metrics: metrics_handle(),
+            public_cache: crate::public_cache::PublicCache::new(Duration::from_millis(
+                settings.public_cache_ms,
+            )),
         };
         let listener = TcpListener::bind(settings.bind)
             .await

@@ -196,6 +196,12 @@ pub struct Settings {
     /// How many minutes before a performance starts its tickets may be checked in.
     #[arg(long, env = "ZOUQIN_CHECKIN_OPENS_MINUTES", default_value_t = 180)]
     pub checkin_opens_minutes: i64,
+    /// How long, in milliseconds, an anonymous query's answer may be served again from
+    /// memory while the database provably has not changed since (PostgreSQL only; see
+    /// `public_cache`). 0 turns the cache off.
+    #[arg(long, env = "ZOUQIN_PUBLIC_CACHE_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub public_cache_ms: u64,
     /// Whether schema introspection is answered.
     #[arg(long, env = "ZOUQIN_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,

@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::domain::accounts::Origin;
 use crate::error::AppError;
 use crate::graphql;
+use crate::public_cache;
 
 /// Most operations in one batched request.
 pub const MAX_BATCH: usize = 10;
@@ -114,12 +115,17 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String 
     peer.ip().to_string()
 }
 
-fn request_data(state: &AppState, caller: Caller, ip: String) -> Data {
+fn request_data(
+    state: &AppState,
+    caller: Caller,
+    ip: String,
+    clock: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> Data {
     let origin = Origin {
         ip,
         ip_limit: state.services.settings.ip_rate_limit,
     };
-    let (caller, origin, loader) = graphql::request_data(&state.services, caller, origin);
+    let (caller, origin, loader) = graphql::request_data(&state.services, caller, origin, clock);
     let mut data = Data::default();
     data.insert(caller);
     data.insert(origin);
@@ -142,8 +148,18 @@ fn is_request_error(response: &async_graphql::Response) -> bool {
         })
 }
 
-fn respond(media: Media, response: BatchResponse) -> Response {
-    let request_error = match &response {
+/// The response for an answer written in `media`.
+fn reply(media: Media, status: StatusCode, body: Bytes) -> Response {
+    let content_type = match media {
+        Media::GraphqlResponse => GRAPHQL_RESPONSE,
+        Media::Json => "application/json",
+    };
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The status and body of an answer.
+fn answer(media: Media, response: &BatchResponse) -> (StatusCode, Bytes) {
+    let request_error = match response {
         BatchResponse::Single(r) => is_request_error(r),
         BatchResponse::Batch(rs) => !rs.is_empty() && rs.iter().all(is_request_error),
     };
@@ -152,19 +168,24 @@ fn respond(media: Media, response: BatchResponse) -> Response {
     } else {
         StatusCode::OK
     };
-    let content_type = match media {
-        Media::GraphqlResponse => GRAPHQL_RESPONSE,
-        Media::Json => "application/json",
+    let internal = || {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Bytes::from_static(
+                br#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#,
+            ),
+        )
     };
-    let mut value = match serde_json::to_value(&response) {
+    if !request_error {
+        // The common case, written straight from the response.
+        return match serde_json::to_vec(response) {
+            Ok(body) => (status, Bytes::from(body)),
+            Err(_) => internal(),
+        };
+    }
+    let mut value = match serde_json::to_value(response) {
         Ok(value) => value,
-        Err(_) => {
-            return error_body(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error",
-                "INTERNAL",
-            );
-        }
+        Err(_) => return internal(),
     };
     // A request that never executed has no `data` entry at all (GraphQL over HTTP).
     let strip = |v: &mut serde_json::Value| {
@@ -176,12 +197,10 @@ fn respond(media: Media, response: BatchResponse) -> Response {
         }
     };
     match &mut value {
-        serde_json::Value::Array(items) if request_error => items.iter_mut().for_each(strip),
-        item if request_error => strip(item),
-        _ => {}
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+        item => strip(item),
     }
-    let body = value.to_string();
-    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+    (status, Bytes::from(value.to_string()))
 }
 
 async fn execute(
@@ -189,7 +208,7 @@ async fn execute(
     headers: &HeaderMap,
     peer: SocketAddr,
     media: Media,
-    batch: BatchRequest,
+    mut batch: BatchRequest,
 ) -> Response {
     let caller = match caller_from(
         state,
@@ -220,39 +239,97 @@ async fn execute(
         }
     };
     let ip = client_ip(state, headers, peer);
-    let operation = match &batch {
+    let operation = match &mut batch {
         BatchRequest::Single(r) => operation_name(r),
         BatchRequest::Batch(_) => "batch".to_owned(),
     };
     let span = tracing::info_span!("graphql", operation = %operation);
     let _entered = span.enter();
+    let started = std::time::Instant::now();
+    let label = if operation.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        operation
+    };
+    // The public answer cache (see `crate::public_cache`): an anonymous single query may be
+    // answered from memory, or its answer kept.
+    let query = match &mut batch {
+        BatchRequest::Single(request) => {
+            matches!(operation_type(request), Some(OperationType::Query))
+        }
+        BatchRequest::Batch(_) => false,
+    };
+    let public = match (&caller, &batch, &state.db.pg_pool) {
+        (Caller::Anonymous, BatchRequest::Single(request), Some(pool))
+            if query && state.public_cache.enabled() && request.extensions.is_empty() =>
+        {
+            Some((
+                public_cache::Key {
+                    media: media as u8,
+                    query: request.query.clone(),
+                    operation_name: request.operation_name.clone(),
+                    variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+                },
+                pool,
+            ))
+        }
+        _ => None,
+    };
+    let mut before = None;
+    if let Some((key, pool)) = &public {
+        let kept = state.public_cache.candidate(key);
+        before = public_cache::snapshot(pool).await;
+        if let (Some((body, at)), Some(now)) = (kept, &before)
+            && at == *now
+        {
+            drop(_entered);
+            metrics::counter!("zouqin_public_cache_total", "outcome" => "hit").increment(1);
+            metrics::histogram!("zouqin_graphql_seconds", "operation" => label.clone())
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("zouqin_graphql_requests_total", "operation" => label).increment(1);
+            return reply(media, StatusCode::OK, body);
+        }
+    }
+    let clock = public.as_ref().map(|_| public_cache::clock_flag());
     let batch = match batch {
         BatchRequest::Single(mut request) => {
-            request.data = request_data(state, caller, ip);
+            request.data = request_data(state, caller, ip, clock.clone());
             BatchRequest::Single(request)
         }
         BatchRequest::Batch(requests) => BatchRequest::Batch(
             requests
                 .into_iter()
                 .map(|mut request| {
-                    request.data = request_data(state, caller.clone(), ip.clone());
+                    request.data = request_data(state, caller.clone(), ip.clone(), None);
                     request
                 })
                 .collect(),
         ),
     };
-    let started = std::time::Instant::now();
     drop(_entered);
-    let response = state.schema.execute_batch(batch).await;
-    let label = if operation.is_empty() {
-        "anonymous".to_owned()
-    } else {
-        operation
+    let response = match &clock {
+        Some(read) => {
+            crate::domain::watching_clock(read.clone(), state.schema.execute_batch(batch)).await
+        }
+        None => state.schema.execute_batch(batch).await,
     };
     metrics::histogram!("zouqin_graphql_seconds", "operation" => label.clone())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("zouqin_graphql_requests_total", "operation" => label).increment(1);
-    respond(media, response)
+    let (status, body) = answer(media, &response);
+    if let (Some((key, pool)), Some(before), Some(read)) = (public, before, clock) {
+        let clean = matches!(&response, BatchResponse::Single(r) if r.errors.is_empty());
+        let kept = clean
+            && status == StatusCode::OK
+            && !public_cache::read_clock(&read)
+            && public_cache::snapshot(pool).await.as_deref() == Some(&*before);
+        if kept {
+            state.public_cache.store(key, body.clone(), before);
+        }
+        let outcome = if kept { "stored" } else { "passed" };
+        metrics::counter!("zouqin_public_cache_total", "outcome" => outcome).increment(1);
+    }
+    reply(media, status, body)
 }
 
 /// `POST /graphql`.
@@ -321,11 +398,14 @@ pub async fn graphql_post(
 }
 
 /// The operation's name for logs and metrics: as sent, else the document's only operation's.
-fn operation_name(request: &async_graphql::Request) -> String {
+/// The document is parsed here once and kept in the request, which the schema then executes
+/// without parsing it again.
+fn operation_name(request: &mut async_graphql::Request) -> String {
     if let Some(name) = &request.operation_name {
         return name.chars().take(64).collect();
     }
-    async_graphql::parser::parse_query(&request.query)
+    request
+        .parsed_query()
         .ok()
         .and_then(|doc| {
             let mut names = doc
@@ -340,10 +420,11 @@ fn operation_name(request: &async_graphql::Request) -> String {
         .unwrap_or_default()
 }
 
-fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
+    let operation_name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
     let operations: Vec<_> = document.operations.iter().collect();
-    let chosen = match &request.operation_name {
+    let chosen = match &operation_name {
         Some(name) => operations
             .into_iter()
             .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
@@ -375,7 +456,7 @@ pub async fn graphql_get(
             "NOT_ACCEPTABLE",
         );
     };
-    let request = match async_graphql::http::parse_query_string(&raw) {
+    let mut request = match async_graphql::http::parse_query_string(&raw) {
         Ok(request) => request,
         Err(e) => {
             return error_body(
@@ -392,7 +473,7 @@ pub async fn graphql_get(
             "BAD_REQUEST",
         );
     }
-    if matches!(operation_type(&request), Some(OperationType::Mutation)) {
+    if matches!(operation_type(&mut request), Some(OperationType::Mutation)) {
         let mut response = error_body(
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
@@ -429,7 +510,7 @@ pub async fn graphql_ws(
                     let caller = caller_from(&state, auth.as_deref())
                         .await
                         .map_err(|err| async_graphql::Error::new(err.message()))?;
-                    Ok(request_data(&state, caller, ip))
+                    Ok(request_data(&state, caller, ip, None))
                 })
                 .keepalive_timeout(Some(Duration::from_secs(60)))
                 .serve()

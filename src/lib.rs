@@ -13,6 +13,7 @@ pub mod generate;
 pub mod graphql;
 pub mod http;
 pub mod ids;
+pub mod public_cache;
 pub mod realtime;
 pub mod reports;
 pub mod web;

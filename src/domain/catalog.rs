@@ -11,8 +11,8 @@ use entity::enums::{PerformanceCategory, PerformanceStatus};
 use entity::{center, performance, venue};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationDef, Select,
 };
 
 use crate::auth::Caller;
@@ -111,6 +111,84 @@ pub struct PerformancePage {
     pub has_previous: bool,
     /// How many match the filter in all (0 when not counted).
     pub total: u64,
+    /// Each row's venue and the venue's center, in the order of `items`, when they were
+    /// asked for (read in the page's own statement); empty otherwise.
+    pub places: Vec<(venue::Model, center::Model)>,
+}
+
+/// The prefixes of the venue's and the center's columns in a page read with its places.
+const VENUE_PREFIX: &str = "v_";
+const CENTER_PREFIX: &str = "c_";
+
+fn venue_of_performance() -> RelationDef {
+    performance::Entity::belongs_to(venue::Entity)
+        .from(performance::Column::VenueId)
+        .to(venue::Column::Id)
+        .into()
+}
+
+fn center_of_venue() -> RelationDef {
+    venue::Entity::belongs_to(center::Entity)
+        .from(venue::Column::CenterId)
+        .to(center::Column::Id)
+        .into()
+}
+
+/// Reads one more row than `first` (to tell whether more follow); with `places`, joins each
+/// performance's venue and that venue's center into the same statement: a browse page is
+/// then one round trip instead of three (every performance has a venue, every venue a
+/// center: both are NOT NULL foreign keys, so the inner joins drop no row).
+async fn performance_rows(
+    conn: &impl ConnectionTrait,
+    query: Select<performance::Entity>,
+    first: u64,
+    places: bool,
+) -> AppResult<(PerformanceRows, bool)> {
+    let query = query.limit(first + 1);
+    let mut rows = if places {
+        let mut query = query
+            .join(JoinType::InnerJoin, venue_of_performance())
+            .join(JoinType::InnerJoin, center_of_venue());
+        for column in venue::Column::iter() {
+            query = query.column_as(column, format!("{VENUE_PREFIX}{}", column.as_str()));
+        }
+        for column in center::Column::iter() {
+            query = query.column_as(column, format!("{CENTER_PREFIX}{}", column.as_str()));
+        }
+        let statement = conn.get_database_backend().build(&query.into_query());
+        let mut rows = PerformanceRows::default();
+        for row in conn.query_all_raw(statement).await? {
+            rows.items
+                .push(performance::Model::from_query_result(&row, "")?);
+            rows.places.push((
+                venue::Model::from_query_result(&row, VENUE_PREFIX)?,
+                center::Model::from_query_result(&row, CENTER_PREFIX)?,
+            ));
+        }
+        rows
+    } else {
+        PerformanceRows {
+            items: query.all(conn).await?,
+            places: Vec::new(),
+        }
+    };
+    let more = rows.items.len() as u64 > first;
+    rows.items.truncate(first as usize);
+    rows.places.truncate(first as usize);
+    Ok((rows, more))
+}
+
+#[derive(Default)]
+struct PerformanceRows {
+    items: Vec<performance::Model>,
+    places: Vec<(venue::Model, center::Model)>,
+}
+
+impl PerformanceRows {
+    fn reverse(&mut self) {
+        self.items.reverse();
+        self.places.reverse();
+    }
 }
 
 fn filtered(caller: &Caller, filter: &PerformanceFilter) -> Select<performance::Entity> {
@@ -154,7 +232,7 @@ fn filtered(caller: &Caller, filter: &PerformanceFilter) -> Select<performance::
                 .replace('_', "\\_")
         );
         let like = |col: performance::Column| {
-            Expr::expr(Func::lower(Expr::col(col)))
+            Expr::expr(Func::lower(Expr::col((performance::Entity, col))))
                 .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
         };
         query = query.filter(
@@ -210,13 +288,15 @@ fn before(position: Position) -> Condition {
         )
 }
 
-/// `performances(filter:, first:, after:, last:, before:)`.
+/// `performances(filter:, first:, after:, last:, before:)`; with `places`, each row's venue
+/// and center come in the same statement (see [`PerformancePage::places`]).
 pub async fn performances(
     conn: &impl ConnectionTrait,
     caller: &Caller,
     filter: &PerformanceFilter,
     page: Page,
     count: bool,
+    places: bool,
 ) -> AppResult<PerformancePage> {
     // Counting is a statement of its own: only when the client asked for `totalCount`.
     let total = if count {
@@ -230,16 +310,18 @@ pub async fn performances(
             if let Some(position) = from {
                 query = query.filter(after(position));
             }
-            let (items, has_next) = page_of(
+            let (rows, has_next) = performance_rows(
                 conn,
                 query
                     .order_by_asc(performance::Column::StartsAt)
                     .order_by_asc(performance::Column::Id),
                 first,
+                places,
             )
             .await?;
             Ok(PerformancePage {
-                items,
+                items: rows.items,
+                places: rows.places,
                 has_next,
                 has_previous: from.is_some(),
                 total,
@@ -250,17 +332,19 @@ pub async fn performances(
             if let Some(position) = to {
                 query = query.filter(before(position));
             }
-            let (mut items, has_previous) = page_of(
+            let (mut rows, has_previous) = performance_rows(
                 conn,
                 query
                     .order_by_desc(performance::Column::StartsAt)
                     .order_by_desc(performance::Column::Id),
                 last,
+                places,
             )
             .await?;
-            items.reverse();
+            rows.reverse();
             Ok(PerformancePage {
-                items,
+                items: rows.items,
+                places: rows.places,
                 has_next: to.is_some(),
                 has_previous,
                 total,

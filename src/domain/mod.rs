@@ -49,10 +49,26 @@ pub async fn repeat<F, Fut, T>(
     }
 }
 
+tokio::task_local! {
+    /// Set while a request whose answer may be kept runs (see [`crate::public_cache`]):
+    /// [`now`] raises it, so an answer that depends on the time is never served again.
+    static CLOCK_READ: std::sync::Arc<std::sync::atomic::AtomicBool>;
+}
+
 /// The current instant, truncated to microseconds (what PostgreSQL stores), so a value
-/// read back equals the value written.
+/// read back equals the value written. Every read of the time in the domain goes through
+/// here, which is what lets a request tell whether its answer depended on the time.
 pub fn now() -> DateTime<Utc> {
+    let _ = CLOCK_READ.try_with(|read| read.store(true, std::sync::atomic::Ordering::Relaxed));
     Utc::now().trunc_subsecs(6)
+}
+
+/// Runs `work` with [`now`] raising `read` whenever it is called from within.
+pub async fn watching_clock<F: std::future::Future>(
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    work: F,
+) -> F::Output {
+    CLOCK_READ.scope(read, work).await
 }
 
 /// Trims `value` and checks it has between 1 and `max` characters.

@@ -80,7 +80,11 @@ fn position_of(field: &str, cursor: &str) -> AppResult<Position> {
 /// Loads, in one batch each, the venues, centers and free-seat counts the page's selection
 /// asks for, into the request's DataLoader cache: a page then costs the same few statements
 /// whatever its size, however its resolvers happen to be scheduled.
-async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> AppResult<()> {
+async fn prefetch(
+    ctx: &Context<'_>,
+    items: &[entity::performance::Model],
+    places: Vec<(entity::venue::Model, entity::center::Model)>,
+) -> AppResult<()> {
     use super::loaders::{CenterId, PoolsOf, ProductionId, VenueId};
     if items.is_empty() {
         return Ok(());
@@ -90,11 +94,21 @@ async fn prefetch(ctx: &Context<'_>, items: &[entity::performance::Model]) -> Ap
     let mut centers = std::collections::BTreeSet::new();
     let venue = node.field("venue");
     if venue.exists() {
-        let venues = loader
-            .load_many(items.iter().map(|p| VenueId(p.venue_id)))
-            .await?;
-        if venue.field("center").exists() {
-            centers.extend(venues.values().map(|v| v.center_id));
+        if places.is_empty() {
+            let venues = loader
+                .load_many(items.iter().map(|p| VenueId(p.venue_id)))
+                .await?;
+            if venue.field("center").exists() {
+                centers.extend(venues.values().map(|v| v.center_id));
+            }
+        } else {
+            // Read with the page: into the request's cache, so the resolvers find them.
+            let (venues, places): (Vec<_>, Vec<_>) = places
+                .into_iter()
+                .map(|(v, c)| ((VenueId(v.id), v), (CenterId(c.id), c)))
+                .unzip();
+            loader.feed_many(venues).await;
+            loader.feed_many(places).await;
         }
     }
     if node.field("production").exists() {
@@ -168,10 +182,23 @@ pub async fn performance_page(
             }
         }
     };
-    let count = ctx.look_ahead().field("totalCount").exists();
-    let result =
-        catalog::performances(&services(ctx)?.db, caller(ctx), &filter, page, count).await?;
-    prefetch(ctx, &result.items).await?;
+    let look_ahead = ctx.look_ahead();
+    let count = look_ahead.field("totalCount").exists();
+    let places = look_ahead
+        .field("edges")
+        .field("node")
+        .field("venue")
+        .exists();
+    let mut result = catalog::performances(
+        &services(ctx)?.db,
+        caller(ctx),
+        &filter,
+        page,
+        count,
+        places,
+    )
+    .await?;
+    prefetch(ctx, &result.items, std::mem::take(&mut result.places)).await?;
     let mut connection = PerformanceConnection::with_additional_fields(
         result.has_previous,
         result.has_next,

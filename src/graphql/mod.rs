@@ -122,12 +122,18 @@ pub fn request_data(
     services: &Services,
     caller: Caller,
     origin: Origin,
+    clock: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 ) -> (Caller, Origin, RequestLoader) {
     // A per-request cache: a row loaded once (or prefetched for a whole page) is not loaded
-    // again however the resolvers' loads happen to fall into batches.
+    // again however the resolvers' loads happen to fall into batches. Its batches run as
+    // tasks of their own, which watch the request's clock flag too (see
+    // `crate::public_cache`).
     let loader = DataLoader::with_cache(
         loaders::DbLoader::new(services.db.clone()),
-        tokio::spawn,
+        move |batch| match &clock {
+            Some(read) => tokio::spawn(crate::domain::watching_clock(read.clone(), batch)),
+            None => tokio::spawn(batch),
+        },
         async_graphql::dataloader::HashMapCache::default(),
     );
     (caller, origin, loader)

@@ -16,6 +16,7 @@ mod notifications;
 mod operations;
 mod plans;
 mod productions;
+mod public_cache;
 mod rules;
 mod scheduling;
 mod shares;
