@@ -465,6 +465,16 @@ struct Server {
 
 impl Server {
     async fn start(fx: &Fixture, tag: &str, rust_log: &str) -> BoxResult<Self> {
+        Self::start_with(fx, tag, rust_log, &[]).await
+    }
+
+    /// Like [`Server::start`], with extra environment for this server only.
+    async fn start_with(
+        fx: &Fixture,
+        tag: &str,
+        rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> BoxResult<Self> {
         let port = free_port()?;
         let stderr_path = fx.work_dir.join(format!("server-{tag}.log"));
         let stderr = std::fs::File::create(&stderr_path)?;
@@ -476,6 +486,7 @@ impl Server {
             .env("ZOUQIN_IP_RATE_LIMIT", "0")
             .env("RUST_LOG", rust_log)
             .envs(fx.server_env.iter().map(|(k, v)| (k, v)))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             // tracing's fmt subscriber writes to stdout; errors go to stderr.
             .stdout(stderr.try_clone()?)
@@ -1236,6 +1247,9 @@ struct BrowseResult {
     /// token and checking it against the revocation snapshot costs (anonymous requests skip
     /// both).
     signed_in: Sample,
+    /// Anonymous again, on a server with the public answer cache off.
+    uncached: Sample,
+    uncached_cpu_ms_per_request: f64,
 }
 
 async fn browse_scenario(
@@ -1272,6 +1286,27 @@ async fn browse_scenario(
     .await;
     let rss_mib = server.peak_rss_mib();
     server.stop();
+    // Then anonymous again on a server without the public answer cache: every request
+    // executes the query.
+    let uncached_server = Server::start_with(
+        fx,
+        "browse-uncached",
+        "warn",
+        &[("ZOUQIN_PUBLIC_CACHE_MS", "0")],
+    )
+    .await?;
+    let uncached_api = Api::new(&uncached_server)?;
+    warm_up(&uncached_api).await;
+    let uncached_before = uncached_server.cpu_ticks();
+    let uncached = closed_loop(
+        concurrency,
+        Duration::from_secs(settings.browse_secs),
+        Arc::new(AtomicBool::new(false)),
+        browse_request(&uncached_api),
+    )
+    .await;
+    let uncached_cpu = uncached_server.cpu_ticks().saturating_sub(uncached_before);
+    uncached_server.stop();
     let per = |ticks: u64| ticks as f64 * 1000.0 / clock_ticks_per_sec() / sample.ok.max(1) as f64;
     // The shared baseline, as it is, with zouqin's concurrency (capped by the free connections).
     let clients = concurrency.min(pg.free_connections().await?);
@@ -1293,6 +1328,10 @@ async fn browse_scenario(
         baseline,
         baseline_secs: settings.pgbench_secs,
         signed_in,
+        uncached_cpu_ms_per_request: uncached_cpu as f64 * 1000.0
+            / clock_ticks_per_sec()
+            / uncached.ok.max(1) as f64,
+        uncached,
     })
 }
 
@@ -2127,6 +2166,14 @@ fn f1(v: f64) -> String {
     }
 }
 
+fn f2(v: f64) -> String {
+    if v.is_nan() {
+        "–".to_owned()
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 fn pct(v: f64) -> String {
     if v.is_nan() {
         "–".to_owned()
@@ -2223,28 +2270,33 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
             "| | clients | req/s | latency avg ms | p50 ms | p95 ms | p99 ms | errors |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---|");
-        let _ = writeln!(
-            s,
-            "| zouqin | {} | {} | {} | {} | {} | {} | {} |",
-            b.concurrency,
-            f0(b.sample.rate()),
-            f1(b.sample.mean_ms()),
-            f1(b.sample.ms(0.5)),
-            f1(b.sample.ms(0.95)),
-            f1(b.sample.ms(0.99)),
-            b.sample.codes_text()
+        let mut row = |label: String, sample: &Sample| {
+            let _ = writeln!(
+                s,
+                "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+                b.concurrency,
+                f0(sample.rate()),
+                f1(sample.mean_ms()),
+                f1(sample.ms(0.5)),
+                f1(sample.ms(0.95)),
+                f1(sample.ms(0.99)),
+                sample.codes_text()
+            );
+        };
+        row("zouqin".to_owned(), &b.sample);
+        row(
+            format!(
+                "zouqin, signed in (÷ anonymous: {})",
+                pct(b.signed_in.rate() / b.sample.rate())
+            ),
+            &b.signed_in,
         );
-        let _ = writeln!(
-            s,
-            "| zouqin, signed in (÷ anonymous: {}) | {} | {} | {} | {} | {} | {} | {} |",
-            pct(b.signed_in.rate() / b.sample.rate()),
-            b.concurrency,
-            f0(b.signed_in.rate()),
-            f1(b.signed_in.mean_ms()),
-            f1(b.signed_in.ms(0.5)),
-            f1(b.signed_in.ms(0.95)),
-            f1(b.signed_in.ms(0.99)),
-            b.signed_in.codes_text()
+        row(
+            format!(
+                "zouqin, anonymous, public cache off (÷ anonymous: {})",
+                pct(b.uncached.rate() / b.sample.rate())
+            ),
+            &b.uncached,
         );
         match &b.baseline {
             Ok(p) => {
@@ -2262,6 +2314,11 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
                     "| **zouqin / baseline** | | **{}** | | | | | |",
                     pct(b.sample.rate() / p.tps)
                 );
+                let _ = writeln!(
+                    s,
+                    "| zouqin with the public cache off / baseline | | {} | | | | | |",
+                    pct(b.uncached.rate() / p.tps)
+                );
             }
             Err(why) => {
                 let _ = writeln!(
@@ -2273,7 +2330,7 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         }
         let _ = writeln!(
             s,
-            "\nBaseline: the shared `browse.sh`, as it is, on its own database (`zouqin_limit_browse`): pgbench runs one indexed join over 3 small tables (20 upcoming published performances with venue, center and a *stored* seat count; simple protocol), for {} s. It leaves out what zouqin's request does beyond that: HTTP, GraphQL parsing and validation, the auth layer, and counting the free inventory rows of each performance on the page. It prints tps and the average latency, no percentiles.",
+            "\nBaseline: the shared `browse.sh`, as it is, on its own database (`zouqin_limit_browse`): pgbench runs one indexed join over 3 small tables (20 upcoming published performances with venue, center and a *stored* seat count; simple protocol), for {} s. It leaves out what zouqin's request does beyond that: HTTP, GraphQL parsing and validation, the auth layer, and summing the counting slots of each performance on the page. With the public answer cache (on by default) a repeated anonymous request is served from memory after one `pg_current_snapshot()` shows no commit since the answer was computed; the cache-off row executes every request. It prints tps and the average latency, no percentiles.",
             b.baseline_secs
         );
         if let Err(why) = &b.baseline {
@@ -2298,10 +2355,11 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
         }
         let _ = writeln!(
             s,
-            "\nCPU per browse request: zouqin {} ms, PostgreSQL backends {} ms, load generator {} ms. Server peak RSS {} MiB.",
-            f1(b.cpu_ms_per_request),
-            f1(b.pg_cpu_ms_per_request),
-            f1(b.gen_cpu_ms_per_request),
+            "\nCPU per browse request: zouqin {} ms (public cache off: {} ms), PostgreSQL backends {} ms, load generator {} ms. Server peak RSS {} MiB.",
+            f2(b.cpu_ms_per_request),
+            f2(b.uncached_cpu_ms_per_request),
+            f2(b.pg_cpu_ms_per_request),
+            f2(b.gen_cpu_ms_per_request),
             f1(b.rss_mib)
         );
         blocks.push(("browse", s));
