@@ -315,7 +315,7 @@ async fn measure(
     let last_regular = subjects.regulars[subjects.regulars.len() - 1].0;
     let year = subjects.year;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baselines");
-    let reads: [(&'static str, Request, &str, Vec<(&str, String)>); 5] = [
+    let reads: [Read; 5] = [
         (
             "browse (anonymous)",
             read(
@@ -477,6 +477,15 @@ async fn measure(
 fn admin_email() -> String {
     "admin@pinghu.example".to_owned()
 }
+
+/// A read: its name, the request, its baseline script (empty: the shared `browse.sh`) and
+/// the script's pgbench variables.
+type Read = (
+    &'static str,
+    Request,
+    &'static str,
+    Vec<(&'static str, String)>,
+);
 
 type Request = Arc<
     dyn Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
