@@ -902,22 +902,11 @@ impl Fixture {
         )
         .fetch_all(&fx.pool)
         .await?;
-        let now = chrono::Utc::now().timestamp();
-        let key = jsonwebtoken::EncodingKey::from_secret(fx.secret.as_bytes())?;
-        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-        let mut residents = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.try_get("id")?;
-            let mut claims = template.clone();
-            claims["sub"] = json!(id.to_string());
-            claims["iat"] = json!(now);
-            claims["exp"] = json!(now + 3 * 3600);
-            claims["jti"] = json!(format!("{:032x}", rand::random::<u128>()));
-            residents.push(Resident {
-                email: row.try_get("email")?,
-                token: jsonwebtoken::encode(&header, &claims, &key)?,
-            });
-        }
+        let rows = rows
+            .into_iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("email")?)))
+            .collect::<Result<Vec<(i64, String)>, sqlx::Error>>()?;
+        let residents = mint(&fx.secret, &template, rows)?;
         // A minted token must be accepted as that resident.
         let probe = residents.get(1).ok_or("no residents")?;
         let me = api
@@ -967,6 +956,28 @@ fn merged(mut base: Value, extra: Value) -> Value {
 
 fn resident_email(n: usize) -> String {
     format!("bench-r{n:06}@bench.example")
+}
+
+/// Access tokens for `rows` (id, email): `template`'s claims (a real token's) with `sub`,
+/// `iat`, `exp` and `jti` replaced, signed with the server's secret, so no argon2 runs in
+/// the setup.
+fn mint(secret: &str, template: &Value, rows: Vec<(i64, String)>) -> BoxResult<Vec<Resident>> {
+    let now = chrono::Utc::now().timestamp();
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())?;
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let mut residents = Vec::with_capacity(rows.len());
+    for (id, email) in rows {
+        let mut claims = template.clone();
+        claims["sub"] = json!(id.to_string());
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + 3 * 3600);
+        claims["jti"] = json!(format!("{:032x}", rand::random::<u128>()));
+        residents.push(Resident {
+            email,
+            token: jsonwebtoken::encode(&header, &claims, &key)?,
+        });
+    }
+    Ok(residents)
 }
 
 /// The JSON claims of a JWT (not verified: it is ours).

@@ -1,8 +1,10 @@
 //! `zouqin generate`: fills an empty PostgreSQL database with a synthetic Shanghai-sized
 //! load — at scale 1.0, 5 M residents of 63 centers (the three of DOMAIN.md and
 //! 60 synthetic ones), 4,000 venues, 200,000 performances over five years (3½ past, 1½ to
-//! come), about 10 M tickets, their check-ins, no-shows and audit entries — by set-based
-//! SQL (`INSERT … SELECT … FROM generate_series`), never row by row, then `ANALYZE`.
+//! come), about 10 M tickets, their check-ins, no-shows, waiting lists and audit entries,
+//! ten regulars with 500 bookings each and a 3,000-seat venue whose sessions sell out — by
+//! set-based SQL (`INSERT … SELECT … FROM generate_series`), never row by row, then
+//! `ANALYZE`.
 //!
 //! Every row satisfies the schema's constraints and the invariants the server keeps:
 //!

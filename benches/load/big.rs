@@ -662,27 +662,6 @@ async fn rush(
     })
 }
 
-/// Access tokens for `rows` (id, email): `template`'s claims with `sub`, `iat`, `exp` and
-/// `jti` replaced, signed with the server's secret (no argon2 in the setup).
-fn mint(secret: &str, template: &Value, rows: Vec<(i64, String)>) -> BoxResult<Vec<Resident>> {
-    let now = chrono::Utc::now().timestamp();
-    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())?;
-    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    let mut residents = Vec::with_capacity(rows.len());
-    for (id, email) in rows {
-        let mut claims = template.clone();
-        claims["sub"] = json!(id.to_string());
-        claims["iat"] = json!(now);
-        claims["exp"] = json!(now + 3 * 3600);
-        claims["jti"] = json!(format!("{:032x}", rand::random::<u128>()));
-        residents.push(Resident {
-            email,
-            token: jsonwebtoken::encode(&header, &claims, &key)?,
-        });
-    }
-    Ok(residents)
-}
-
 fn mib(bytes: i64) -> String {
     format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -707,11 +686,17 @@ pub(super) fn render(m: &MachineReport, r: &BigResult) -> String {
     );
     let _ = writeln!(
         s,
-        "Machine: {} cores ({}), {}; PostgreSQL {} ({}); load average before {}, after {}; \
+        "Machine: {} cores ({}), {} memory; PostgreSQL {} ({}); load average before {}, after {}; \
          the whole run {:.0} s.\n",
         m.before.nproc,
         m.before.cpu,
-        m.before.memory,
+        // The total of `free -h`'s `Mem:` line (the machine block shows the whole table).
+        m.before
+            .memory
+            .lines()
+            .find_map(|l| l.strip_prefix("Mem:"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or("?"),
         m.pg_version,
         m.pg_settings,
         m.before.load_before,
