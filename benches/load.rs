@@ -42,6 +42,8 @@ const BROWSE_QUERY: &str = "{ performances(first: 20) { edges { node { title sta
 const CHEAP_QUERY: &str = "{ centers { code } }";
 const LOGIN_MUTATION: &str =
     "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }";
+#[path = "load/big.rs"]
+mod big;
 #[path = "load/cancellations.rs"]
 mod cancellations;
 
@@ -76,6 +78,8 @@ enum Scenario {
     Storm,
     Rush,
     Cancellations,
+    /// Not part of `all`: it generates a database of up to 14 GB and runs for minutes.
+    Big,
 }
 
 impl Scenario {
@@ -94,6 +98,7 @@ impl Scenario {
             Scenario::Storm => "storm",
             Scenario::Rush => "rush",
             Scenario::Cancellations => "cancellations",
+            Scenario::Big => "big",
         }
     }
 }
@@ -108,11 +113,12 @@ fn main() -> ExitCode {
     for word in words.iter().map(String::as_str) {
         match word {
             "all" => chosen.extend(Scenario::ALL),
+            "big" => chosen.push(Scenario::Big),
             other => match Scenario::ALL.iter().find(|s| s.name() == other) {
                 Some(s) => chosen.push(*s),
                 None => {
                     eprintln!(
-                        "unknown scenario `{other}`; use: cargo bench --bench load -- all|login|browse|storm|rush|cancellations"
+                        "unknown scenario `{other}`; use: cargo bench --bench load -- all|login|browse|storm|rush|cancellations|big"
                     );
                     return ExitCode::from(2);
                 }
@@ -124,7 +130,7 @@ fn main() -> ExitCode {
     }
     chosen.sort();
     chosen.dedup();
-    let all = chosen.len() == Scenario::ALL.len();
+    let all = Scenario::ALL.iter().all(|s| chosen.contains(s));
     // The knobs set for this run belong to its command line: a short run must say it is one.
     let mut knobs: Vec<String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("ZQ_BENCH_"))
@@ -173,31 +179,48 @@ async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<
     let started = Instant::now();
     let machine_before = Machine::probe();
     let pg = Postgres::connect().await?;
-    let db = TempDb::create(&pg).await?;
-    log(&format!("database {} created", db.name));
-    let fixture = Arc::new(Fixture::setup(&pg, &db, &settings).await?);
-    log(&format!(
-        "seeded: {} residents, setup took {:.0} s",
-        fixture.residents.len(),
-        started.elapsed().as_secs_f64()
-    ));
     let mut results = Results::default();
-    if scenarios.contains(&Scenario::Browse) || scenarios.contains(&Scenario::Rush) {
-        results.profile = Some(statement_profile(&fixture).await?);
+    // The big scenario brings its own databases; the seeded one is for the others.
+    let mut seeded = None;
+    if scenarios.iter().any(|s| *s != Scenario::Big) {
+        let db = TempDb::create(&pg).await?;
+        log(&format!("database {} created", db.name));
+        let fixture = Arc::new(Fixture::setup(&pg, &db, &settings).await?);
+        log(&format!(
+            "seeded: {} residents, setup took {:.0} s",
+            fixture.residents.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        if scenarios.contains(&Scenario::Browse) || scenarios.contains(&Scenario::Rush) {
+            results.profile = Some(statement_profile(&fixture).await?);
+        }
+        seeded = Some((db, fixture));
     }
     for scenario in &scenarios {
         let t = Instant::now();
         log(&format!("scenario {} …", scenario.name()));
+        if *scenario == Scenario::Big {
+            results.big = Some(big::big_scenario(&pg, &settings).await?);
+            log(&format!(
+                "scenario big done in {:.0} s",
+                t.elapsed().as_secs_f64()
+            ));
+            continue;
+        }
+        let Some((_, fixture)) = &seeded else {
+            continue;
+        };
         match scenario {
-            Scenario::Login => results.login = Some(login_scenario(&fixture, &settings).await?),
+            Scenario::Login => results.login = Some(login_scenario(fixture, &settings).await?),
             Scenario::Browse => {
-                results.browse = Some(browse_scenario(&fixture, &pg, &settings).await?)
+                results.browse = Some(browse_scenario(fixture, &pg, &settings).await?)
             }
-            Scenario::Storm => results.storm = Some(storm_scenario(&fixture, &settings).await?),
-            Scenario::Rush => results.rush = Some(rush_scenario(&fixture, &pg, &settings).await?),
+            Scenario::Storm => results.storm = Some(storm_scenario(fixture, &settings).await?),
+            Scenario::Rush => results.rush = Some(rush_scenario(fixture, &pg, &settings).await?),
             Scenario::Cancellations => {
-                results.cancellations = Some(cancellations::cancellation_scenario(&fixture).await?)
+                results.cancellations = Some(cancellations::cancellation_scenario(fixture).await?)
             }
+            Scenario::Big => {}
         }
         log(&format!(
             "scenario {} done in {:.0} s",
@@ -216,7 +239,12 @@ async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<
         server_env: std::env::var("ZQ_BENCH_SERVER_ENV").unwrap_or_default(),
         total,
     };
-    let blocks = render(&machine, &results, all);
+    let mut blocks = render(&machine, &results, all);
+    if seeded.is_none() {
+        // Only the big scenario ran: the machine block describes the run of the other
+        // blocks and stays; the big block carries its own machine line.
+        blocks.retain(|(name, _)| *name != "machine");
+    }
     let mut stdout = String::new();
     for (_, text) in &blocks {
         stdout.push_str(text);
@@ -230,13 +258,15 @@ async fn run(scenarios: Vec<Scenario>, all: bool, command: String) -> BoxResult<
         path.display(),
         total.as_secs_f64()
     ));
-    let work_dir = fixture.work_dir.clone();
-    drop(fixture);
-    if settings.keep_db {
-        db.keep();
-    } else {
-        // Server logs; kept only when the run fails or with ZQ_BENCH_KEEP_DB=1.
-        let _ = std::fs::remove_dir_all(work_dir);
+    if let Some((db, fixture)) = seeded {
+        let work_dir = fixture.work_dir.clone();
+        drop(fixture);
+        if settings.keep_db {
+            db.keep();
+        } else {
+            // Server logs; kept only when the run fails or with ZQ_BENCH_KEEP_DB=1.
+            let _ = std::fs::remove_dir_all(work_dir);
+        }
     }
     Ok(())
 }
@@ -399,7 +429,12 @@ struct TempDb {
 
 impl TempDb {
     async fn create(pg: &Postgres) -> BoxResult<Self> {
-        let name = format!("zq_bench_{}", std::process::id());
+        Self::named(pg, &format!("zq_bench_{}", std::process::id())).await
+    }
+
+    /// A fresh database `name` (an existing one of that name is dropped first).
+    async fn named(pg: &Postgres, name: &str) -> BoxResult<Self> {
+        let name = name.to_owned();
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
         )))
@@ -414,13 +449,21 @@ impl TempDb {
         })
     }
 
+    /// A database this run did not create (its caller keeps it with [`TempDb::keep`]).
+    fn existing(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            keep: AtomicBool::new(false),
+        }
+    }
+
     fn url(&self) -> String {
         pg_url(&self.name)
     }
 
     fn keep(&self) {
         self.keep.store(true, Ordering::SeqCst);
-        log(&format!("kept database {} (ZQ_BENCH_KEEP_DB=1)", self.name));
+        log(&format!("kept database {} (drop it yourself)", self.name));
     }
 }
 
@@ -463,6 +506,14 @@ struct Server {
     stderr_path: PathBuf,
 }
 
+/// What a server runs against: its database, its signing secret, where its log goes.
+struct ServerTarget {
+    db_url: String,
+    secret: String,
+    work_dir: PathBuf,
+    server_env: Vec<(String, String)>,
+}
+
 impl Server {
     async fn start(fx: &Fixture, tag: &str, rust_log: &str) -> BoxResult<Self> {
         Self::start_with(fx, tag, rust_log, &[]).await
@@ -475,6 +526,18 @@ impl Server {
         rust_log: &str,
         env: &[(&str, &str)],
     ) -> BoxResult<Self> {
+        let mut server_env = fx.server_env.clone();
+        server_env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let target = ServerTarget {
+            db_url: fx.db_url.clone(),
+            secret: fx.secret.clone(),
+            work_dir: fx.work_dir.clone(),
+            server_env,
+        };
+        Self::start_on(&target, tag, rust_log).await
+    }
+
+    async fn start_on(fx: &ServerTarget, tag: &str, rust_log: &str) -> BoxResult<Self> {
         let port = free_port()?;
         let stderr_path = fx.work_dir.join(format!("server-{tag}.log"));
         let stderr = std::fs::File::create(&stderr_path)?;
@@ -486,7 +549,6 @@ impl Server {
             .env("ZOUQIN_IP_RATE_LIMIT", "0")
             .env("RUST_LOG", rust_log)
             .envs(fx.server_env.iter().map(|(k, v)| (k, v)))
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             // tracing's fmt subscriber writes to stdout; errors go to stderr.
             .stdout(stderr.try_clone()?)
@@ -852,22 +914,11 @@ impl Fixture {
         )
         .fetch_all(&fx.pool)
         .await?;
-        let now = chrono::Utc::now().timestamp();
-        let key = jsonwebtoken::EncodingKey::from_secret(fx.secret.as_bytes())?;
-        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-        let mut residents = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.try_get("id")?;
-            let mut claims = template.clone();
-            claims["sub"] = json!(id.to_string());
-            claims["iat"] = json!(now);
-            claims["exp"] = json!(now + 3 * 3600);
-            claims["jti"] = json!(format!("{:032x}", rand::random::<u128>()));
-            residents.push(Resident {
-                email: row.try_get("email")?,
-                token: jsonwebtoken::encode(&header, &claims, &key)?,
-            });
-        }
+        let rows = rows
+            .into_iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("email")?)))
+            .collect::<Result<Vec<(i64, String)>, sqlx::Error>>()?;
+        let residents = mint(&fx.secret, &template, rows)?;
         // A minted token must be accepted as that resident.
         let probe = residents.get(1).ok_or("no residents")?;
         let me = api
@@ -917,6 +968,28 @@ fn merged(mut base: Value, extra: Value) -> Value {
 
 fn resident_email(n: usize) -> String {
     format!("bench-r{n:06}@bench.example")
+}
+
+/// Access tokens for `rows` (id, email): `template`'s claims (a real token's) with `sub`,
+/// `iat`, `exp` and `jti` replaced, signed with the server's secret, so no argon2 runs in
+/// the setup.
+fn mint(secret: &str, template: &Value, rows: Vec<(i64, String)>) -> BoxResult<Vec<Resident>> {
+    let now = chrono::Utc::now().timestamp();
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())?;
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let mut residents = Vec::with_capacity(rows.len());
+    for (id, email) in rows {
+        let mut claims = template.clone();
+        claims["sub"] = json!(id.to_string());
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + 3 * 3600);
+        claims["jti"] = json!(format!("{:032x}", rand::random::<u128>()));
+        residents.push(Resident {
+            email,
+            token: jsonwebtoken::encode(&header, &claims, &key)?,
+        });
+    }
+    Ok(residents)
 }
 
 /// The JSON claims of a JWT (not verified: it is ours).
@@ -2082,6 +2155,7 @@ struct Results {
     storm: Option<StormResult>,
     rush: Option<RushResult>,
     cancellations: Option<cancellations::CancellationResult>,
+    big: Option<big::BigResult>,
 }
 
 struct Machine {
@@ -2532,6 +2606,9 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
     }
     if let Some(c) = &r.cancellations {
         blocks.push(("cancellations", cancellations::render(m, c)));
+    }
+    if let Some(b) = &r.big {
+        blocks.push(("big", big::render(m, b)));
     }
 
     if all {

@@ -1,8 +1,10 @@
 //! `zouqin generate`: fills an empty PostgreSQL database with a synthetic Shanghai-sized
 //! load — at scale 1.0, 5 M residents of 63 centers (the three of DOMAIN.md and
 //! 60 synthetic ones), 4,000 venues, 200,000 performances over five years (3½ past, 1½ to
-//! come), about 10 M tickets, their check-ins, no-shows and audit entries — by set-based
-//! SQL (`INSERT … SELECT … FROM generate_series`), never row by row, then `ANALYZE`.
+//! come), about 10 M tickets, their check-ins, no-shows, waiting lists and audit entries,
+//! ten regulars with 500 bookings each and a 3,000-seat venue whose sessions sell out — by
+//! set-based SQL (`INSERT … SELECT … FROM generate_series`), never row by row, then
+//! `ANALYZE`.
 //!
 //! Every row satisfies the schema's constraints and the invariants the server keeps:
 //!
@@ -21,7 +23,15 @@
 //!   (a no-show booking, recorded in `no_show`, the performance settled), and
 //!   `booking_suspension` follows from the no-shows with the default policy;
 //! - the audit log holds what staff did: venues created, performances scheduled,
-//!   published and cancelled, tickets checked in.
+//!   published and cancelled, tickets checked in;
+//! - sold-out sessions (every session of the 3,000-seat [`ARENA_VENUE`] and one published
+//!   session in 47 without a share) have no cancelled booking, so nothing is free; those to
+//!   come have WAITING entries (parties of 1 or 2, which a resident's booking of at most 4
+//!   keeps within the limit of 6), past ones a BOOKED entry (the last booking's holder), an
+//!   EXPIRED and a LEFT one. A waiting list is only where nothing is free, as the server
+//!   keeps it (a freed seat is offered before its transaction commits);
+//! - [`REGULARS`] residents hold booking `k` of the same [`REGULAR_BOOKINGS`] performances
+//!   (spread over the five years by a hash order), one booking each per performance.
 //!
 //! Every generated account has the one password given to the command.
 
@@ -38,6 +48,15 @@ const STAFF_PER_CENTER: i64 = 3;
 const CENTERS: i64 = 63;
 /// The first resident's id (after the staff of every center).
 const FIRST_RESIDENT: i64 = CENTERS * STAFF_PER_CENTER + 1;
+/// Regulars: residents (after the ordinary ones, `regular<k>@big.zouqin.example`) who each
+/// booked [`REGULAR_BOOKINGS`] distinct performances, so a resident's own lists are measured
+/// at the length of the most assiduous visitor, not of the average one (two bookings).
+pub const REGULARS: i64 = 10;
+/// Performances each regular booked (fewer only when the scale has fewer eligible ones).
+pub const REGULAR_BOOKINGS: i64 = 500;
+/// The one venue that seats 3,000 (50 rows of 60): every session there sells out, so a
+/// session's booking list is measured at its largest (about 1,200 bookings).
+pub const ARENA_VENUE: i64 = 1;
 
 /// Why SQLite is refused.
 pub const NEEDS_POSTGRES: &str = "generate needs PostgreSQL (DATABASE_URL=postgres://…): it fills \
@@ -139,13 +158,18 @@ pub fn statements(
                     CASE WHEN g % 10 < 3 THEN 1 WHEN g % 10 < 6 THEN 2 WHEN g % 10 < 8 THEN 3 \
                          ELSE 4 + (g / 10) % {synthetic} END, \
                     TRUE, p.now - (g % 1800) * interval '1 day' \
-             FROM gen_param p, generate_series(0, p.residents - 1) g",
+             FROM gen_param p, generate_series(0, p.residents - 1) g \
+             UNION ALL \
+             SELECT {FIRST_RESIDENT} + p.residents + k, 'regular' || k || '@big.zouqin.example', '{hash}', \
+                    '常客' || k, 'RESIDENT', NULL::bigint, 1 + k % 3, TRUE, p.t0 - interval '30 days' \
+             FROM gen_param p, generate_series(0, {REGULARS} - 1) k",
             synthetic = CENTERS - 3
         )),
         // Venues: 10 % at each of the three centers, the rest among the synthetic ones.
         // Most theatres seat 50 to 340 (5 to 14 rows of 10 to 24), one venue in 50 is a
-        // 1,200-seat house; one in five is general admission (80 to 380 places; one venue
-        // in 200 a 2,000-place outdoor site). `seat_base` makes seat ids computable.
+        // 1,200-seat house, venue 1 a 3,000-seat arena; one in five is general admission (80
+        // to 380 places; one venue in 200 a 2,000-place outdoor site). `seat_base` makes seat
+        // ids computable.
         ("venue plan", format!(
             "CREATE TEMP TABLE gen_venue ON COMMIT DROP AS \
              SELECT x.*, CASE WHEN x.seating = 'RESERVED' THEN x.rows * x.row_size ELSE x.places END AS capacity, \
@@ -154,8 +178,8 @@ pub fn statements(
              FROM (SELECT v AS id, \
                      CASE v % 10 WHEN 0 THEN 1 WHEN 1 THEN 2 WHEN 2 THEN 3 ELSE 4 + v % {synthetic} END AS center_id, \
                      CASE WHEN v % 5 = 4 THEN 'GENERAL_ADMISSION' ELSE 'RESERVED' END AS seating, \
-                     CASE WHEN v % 50 = 7 THEN 30 ELSE 5 + (v * 7) % 10 END AS rows, \
-                     CASE WHEN v % 50 = 7 THEN 40 ELSE 10 + (v * 13) % 15 END AS row_size, \
+                     CASE WHEN v = {ARENA_VENUE} THEN 50 WHEN v % 50 = 7 THEN 30 ELSE 5 + (v * 7) % 10 END AS rows, \
+                     CASE WHEN v = {ARENA_VENUE} THEN 60 WHEN v % 50 = 7 THEN 40 ELSE 10 + (v * 13) % 15 END AS row_size, \
                      CASE WHEN v % 200 = 4 THEN 2000 ELSE 80 + (v * 37) % 300 END AS places \
                    FROM gen_param p, generate_series(1, p.venues) v) x",
             synthetic = CENTERS - 3
@@ -192,8 +216,9 @@ pub fn statements(
         // five years over the sessions per venue: weeks), in the evening, 90 to 180 minutes
         // long. One in 8 is an exchange session (origin ≠ host), one in 33 is cancelled,
         // one in 50 of those to come is a draft; one in 20 published has a seat share of a
-        // fifth of the hall. Occupancy 5–40 %, parties of 1 to 4. The running sums give
-        // each performance its ranges of inventory, booking and ticket ids.
+        // fifth of the hall. Occupancy 5–40 %, parties of 1 to 4, except the sold-out ones
+        // (see the module doc). `regular`: its first bookings are the regulars'. The running
+        // sums give each performance its ranges of inventory, booking and ticket ids.
         ("performance plan", format!(
             "CREATE TEMP TABLE gen_perf ON COMMIT DROP AS \
              WITH base AS ( \
@@ -220,16 +245,24 @@ pub fn statements(
              ), sold AS ( \
                SELECT s.*, \
                       CASE WHEN s.status = 'DRAFT' THEN 0 \
+                           WHEN s.sold_out THEN s.capacity \
                            ELSE floor((s.capacity - s.share_seats) * (5 + (s.id * 7919) % 36) / 100.0)::int END AS sold, \
                       LEAST(COALESCE(s.cancelled_at, s.starts_at), p.now) AS sales_end \
-               FROM shaped s, gen_param p \
+               FROM (SELECT t.*, t.status = 'PUBLISHED' AND t.share_seats = 0 \
+                            AND (t.venue_id = {ARENA_VENUE} OR t.id % 47 = 5) AS sold_out FROM shaped t) s, gen_param p \
+             ), counted AS ( \
+               SELECT s.*, (s.sold + s.q - 1) / s.q AS bookings FROM sold s \
+             ), ranked AS ( \
+               SELECT c.*, c.bookings > {REGULARS} AND ROW_NUMBER() OVER ( \
+                        PARTITION BY c.bookings > {REGULARS} ORDER BY (c.id * 7919) % p.perfs, c.id) <= {REGULAR_BOOKINGS} AS regular \
+               FROM counted c, gen_param p \
              ) \
-             SELECT s.*, (s.sold + s.q - 1) / s.q AS bookings, \
+             SELECT s.*, \
                     {STAFF_PER_CENTER} * s.host - 1 AS scheduler, {STAFF_PER_CENTER} * s.host AS usher, \
                     COALESCE(SUM(CASE WHEN s.status = 'DRAFT' THEN 0 ELSE s.capacity END) OVER w, 0) AS inv_base, \
                     COALESCE(SUM((s.sold + s.q - 1) / s.q) OVER w, 0) AS booking_base, \
                     COALESCE(SUM(s.sold) OVER w, 0) AS ticket_base \
-             FROM sold s \
+             FROM ranked s \
              WINDOW w AS (ORDER BY s.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
         )),
         // One production per session, with the session's origin (the composite foreign key
@@ -267,14 +300,15 @@ pub fn statements(
                     x.created_at, \
                     CASE WHEN x.cancelled THEN COALESCE(x.perf_cancelled_at, x.created_at + (x.sales_end - x.created_at) / 2) END \
              FROM (SELECT f.booking_base + j + 1 AS id, f.id AS performance_id, \
-                          {FIRST_RESIDENT} + (f.id * 7919 + j * 1000003) % p.residents AS account_id, \
+                          CASE WHEN f.regular AND j < {REGULARS} THEN {FIRST_RESIDENT} + p.residents + j \
+                               ELSE {FIRST_RESIDENT} + (f.id * 7919 + j * 1000003) % p.residents END AS account_id, \
                           f.status = 'CANCELLED' OR {cancelled} AS cancelled, \
                           LEAST(f.q, f.sold - j * f.q) AS quantity, \
                           f.published_at + (f.sales_end - f.published_at) * ((j + 1)::float8 / (f.bookings + 2)) AS created_at, \
                           f.sales_end, f.cancelled_at AS perf_cancelled_at \
                    FROM gen_perf f, gen_param p, generate_series(0, f.bookings - 1) j \
                    WHERE f.bookings > 0) x",
-            cancelled = booking_cancelled("f.id", "j")
+            cancelled = booking_cancelled("f", "j")
         )),
         ("inventory", format!(
             "INSERT INTO inventory (id, performance_id, seat_id, place_no, booking_id) \
@@ -283,7 +317,7 @@ pub fn statements(
                          THEN f.booking_base + (n - 1) / f.q + 1 END \
              FROM gen_perf f, generate_series(1, f.capacity) n \
              WHERE f.status <> 'DRAFT'",
-            cancelled = booking_cancelled("f.id", "(n - 1) / f.q")
+            cancelled = booking_cancelled("f", "(n - 1) / f.q")
         )),
         ("tickets", format!(
             "INSERT INTO ticket (id, booking_id, performance_id, inventory_id, seat_id, code, status, checked_in_at, \
@@ -301,7 +335,7 @@ pub fn statements(
                                WHEN NOT f.past THEN 'VALID' \
                                WHEN {no_show} THEN 'NO_SHOW' ELSE 'CHECKED_IN' END AS status \
                    FROM gen_perf f, generate_series(1, f.sold) n WHERE f.sold > 0) x",
-            cancelled = booking_cancelled("f.id", "(n - 1) / f.q"),
+            cancelled = booking_cancelled("f", "(n - 1) / f.q"),
             no_show = booking_no_show("f.id", "(n - 1) / f.q")
         )),
         // The open pool counts the live tickets; a share sells none. Slots as
@@ -343,10 +377,37 @@ pub fn statements(
              WHERE s.strikes >= 3 \
              GROUP BY s.account_id, p.now HAVING MAX(s.at) + interval '30 days' > p.now".to_owned()
         ),
-        // THE WAITING LIST: its table does not exist yet. When it lands, this step fills it:
-        // WAITING entries on a share of the sold-out performances to come (parties of 1 to 4,
-        // joined over the sales period), and BOOKED / EXPIRED / LEFT ones on past sessions.
-        ("waiting list (not yet in the schema)", "SELECT 1".to_owned()),
+        // Sold-out sessions to come: 3 to 12 WAITING entries (parties of 1 or 2), joined over
+        // the sales period in id order. Holder w is resident (a + w * 999983) mod n: distinct
+        // (999983 is prime and divides no generated count), so one live entry per resident.
+        // Past sold-out sessions: the last booking came through the list (BOOKED), one
+        // offer expired, one resident left. Ids come from the table's sequence.
+        ("waiting list", format!(
+            "INSERT INTO waitlist_entry (performance_id, account_id, quantity, status, passed_over, offered_at, \
+                 offer_expires_at, booking_id, created_at, resolved_at) \
+             SELECT f.id, {FIRST_RESIDENT} + (f.id * 104729 + w * 999983) % p.residents, 1 + w % 2, 'WAITING', 0, \
+                    NULL, NULL, NULL, \
+                    f.published_at + (p.now - f.published_at) * ((w + 1)::float8 / (w + 2) / 2 + 0.5), NULL \
+             FROM gen_perf f, gen_param p, generate_series(0, 2 + f.id % 10) w \
+             WHERE f.sold_out AND NOT f.past \
+             ORDER BY f.id, w"
+        )),
+        ("waiting list (past)", format!(
+            "INSERT INTO waitlist_entry (performance_id, account_id, quantity, status, passed_over, offered_at, \
+                 offer_expires_at, booking_id, created_at, resolved_at) \
+             SELECT f.id, CASE WHEN e.status = 'BOOKED' THEN b.account_id \
+                              ELSE {FIRST_RESIDENT} + (f.id * 104729 + e.w * 999983) % p.residents END, \
+                    CASE WHEN e.status = 'BOOKED' THEN b.quantity ELSE 1 + e.w % 2 END, e.status, 0, \
+                    CASE WHEN e.status <> 'LEFT' THEN b.created_at - interval '30 minutes' END, \
+                    CASE WHEN e.status <> 'LEFT' THEN b.created_at + interval '30 minutes' END, \
+                    CASE WHEN e.status = 'BOOKED' THEN b.id END, \
+                    f.published_at + (b.created_at - f.published_at) / 2, \
+                    CASE WHEN e.status = 'BOOKED' THEN b.created_at ELSE b.created_at + interval '30 minutes' END \
+             FROM gen_perf f JOIN booking b ON b.id = f.booking_base + f.bookings, gen_param p, \
+                  (VALUES (0, 'BOOKED'), (1, 'EXPIRED'), (2, 'LEFT')) e(w, status) \
+             WHERE f.sold_out AND f.past \
+             ORDER BY f.id, e.w"
+        )),
         ("audit log",
             "INSERT INTO audit_entry (at, actor_id, center_id, action, subject_type, subject_id, details) \
              SELECT e.at, e.actor, e.center, e.action, e.kind, e.subject, e.details FROM ( \
@@ -377,10 +438,11 @@ pub fn statements(
     ]
 }
 
-/// Whether booking `j` (0-based) of performance `perf` was cancelled by its holder
-/// (about one in 29).
-fn booking_cancelled(perf: &str, j: &str) -> String {
-    format!("(({perf} + ({j}) * 31) % 29 = 0)")
+/// Whether booking `j` (0-based) of the performance aliased `f` was cancelled by its holder
+/// (about one in 29; never in a sold-out session, whose freed seats would have gone to its
+/// waiting list).
+fn booking_cancelled(f: &str, j: &str) -> String {
+    format!("(NOT {f}.sold_out AND ({f}.id + ({j}) * 31) % 29 = 0)")
 }
 
 /// Whether booking `j` of an ended performance `perf` was a no-show (about one in 11).
@@ -389,7 +451,7 @@ fn booking_no_show(perf: &str, j: &str) -> String {
 }
 
 /// The tables whose rows the report counts.
-const COUNTED: [&str; 14] = [
+const COUNTED: [&str; 15] = [
     "center",
     "account",
     "venue",
@@ -404,6 +466,7 @@ const COUNTED: [&str; 14] = [
     "no_show",
     "booking_suspension",
     "audit_entry",
+    "waitlist_entry",
 ];
 
 /// Migrates `db` and fills it (PostgreSQL only; the database must hold no center yet),
@@ -486,7 +549,7 @@ pub async fn run(
 
 /// The invariants a generated database must keep, each as a statement counting the rows
 /// that break it: (what, SQL).
-pub const INVARIANTS: [(&str, &str); 12] = [
+pub const INVARIANTS: [(&str, &str); 14] = [
     (
         "every reference resolves",
         "SELECT (SELECT COUNT(*) FROM ticket t LEFT JOIN booking b ON b.id = t.booking_id WHERE b.id IS NULL) \
@@ -585,6 +648,25 @@ pub const INVARIANTS: [(&str, &str); 12] = [
                  WHERE e.subject_type = 'Performance' AND e.subject_id = p.id AND e.action = 'performance.schedule')) \
               + (SELECT COUNT(*) FROM ticket t WHERE t.status = 'CHECKED_IN' AND NOT EXISTS (SELECT 1 \
                  FROM audit_entry e WHERE e.subject_type = 'Ticket' AND e.subject_id = t.id))",
+    ),
+    (
+        "a performance with a live waiting entry has nothing free, and one live entry per resident",
+        "SELECT (SELECT COUNT(*) FROM (SELECT DISTINCT performance_id FROM waitlist_entry \
+                 WHERE status IN ('WAITING', 'OFFERED')) w \
+                 WHERE EXISTS (SELECT 1 FROM inventory i WHERE i.performance_id = w.performance_id \
+                   AND i.booking_id IS NULL AND i.held_by IS NULL)) \
+              + (SELECT COUNT(*) FROM (SELECT 1 FROM waitlist_entry WHERE status IN ('WAITING', 'OFFERED') \
+                 GROUP BY performance_id, account_id HAVING COUNT(*) > 1) d) \
+              + (SELECT COUNT(*) FROM waitlist_entry w JOIN resident_hold h \
+                 ON h.performance_id = w.performance_id AND h.account_id = w.account_id \
+                 JOIN performance p ON p.id = w.performance_id \
+                 WHERE w.status = 'WAITING' AND h.tickets + w.quantity > p.per_resident_limit)",
+    ),
+    (
+        "a BOOKED entry names its holder's booking of that performance",
+        "SELECT COUNT(*) FROM waitlist_entry w LEFT JOIN booking b ON b.id = w.booking_id \
+         WHERE (w.status = 'BOOKED') <> (w.booking_id IS NOT NULL) \
+            OR (b.id IS NOT NULL AND (b.account_id <> w.account_id OR b.performance_id <> w.performance_id))",
     ),
 ];
 
