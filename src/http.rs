@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::db::replica::Route;
 use crate::domain::accounts::Origin;
 use crate::error::AppError;
 use crate::graphql;
@@ -114,17 +115,67 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String 
     peer.ip().to_string()
 }
 
-fn request_data(state: &AppState, caller: Caller, ip: String) -> Data {
+fn request_data(state: &AppState, caller: Caller, ip: String, route: Route) -> Data {
     let origin = Origin {
         ip,
         ip_limit: state.services.settings.ip_rate_limit,
     };
-    let (caller, origin, loader) = graphql::request_data(&state.services, caller, origin);
+    let (caller, origin, route, loader) = graphql::request_data(caller, origin, route);
     let mut data = Data::default();
     data.insert(caller);
     data.insert(origin);
+    data.insert(route);
     data.insert(loader);
     data
+}
+
+/// Gives every operation of `batch` its request data, all on one `route`.
+fn with_data(
+    state: &AppState,
+    batch: BatchRequest,
+    caller: &Caller,
+    ip: &str,
+    route: &Route,
+) -> BatchRequest {
+    let attach = |mut request: async_graphql::Request| {
+        request.data = request_data(state, caller.clone(), ip.to_owned(), route.clone());
+        request
+    };
+    match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(attach(request)),
+        BatchRequest::Batch(requests) => {
+            BatchRequest::Batch(requests.into_iter().map(attach).collect())
+        }
+    }
+}
+
+/// A copy of what the client sent (not the request data), to run again on the primary.
+fn copy_batch(batch: &BatchRequest) -> BatchRequest {
+    let copy = |r: &async_graphql::Request| {
+        let mut copy = async_graphql::Request::new(r.query.clone()).variables(r.variables.clone());
+        copy.operation_name.clone_from(&r.operation_name);
+        copy.extensions = r.extensions.clone();
+        copy.introspection_mode = r.introspection_mode;
+        copy
+    };
+    match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(copy(request)),
+        BatchRequest::Batch(requests) => BatchRequest::Batch(requests.iter().map(copy).collect()),
+    }
+}
+
+/// Whether some operation failed because a database could not be reached.
+fn unavailable(response: &BatchResponse) -> bool {
+    let failed = |r: &async_graphql::Response| {
+        r.errors.iter().any(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::String("UNAVAILABLE".to_owned()))
+        })
+    };
+    match response {
+        BatchResponse::Single(r) => failed(r),
+        BatchResponse::Batch(rs) => rs.iter().any(failed),
+    }
 }
 
 /// True when every error happened before execution (the request itself is bad).
@@ -226,24 +277,33 @@ async fn execute(
     };
     let span = tracing::info_span!("graphql", operation = %operation);
     let _entered = span.enter();
-    let batch = match batch {
-        BatchRequest::Single(mut request) => {
-            request.data = request_data(state, caller, ip);
-            BatchRequest::Single(request)
-        }
-        BatchRequest::Batch(requests) => BatchRequest::Batch(
-            requests
-                .into_iter()
-                .map(|mut request| {
-                    request.data = request_data(state, caller.clone(), ip.clone());
-                    request
-                })
-                .collect(),
-        ),
-    };
+    let route = Route::new(
+        state.services.db.clone(),
+        state.services.replica.clone(),
+        matches!(caller, Caller::Anonymous),
+    );
+    // Kept only while a replica is configured: a read-only request that met a dead standby
+    // runs again, whole, on the primary ("degrade, never error").
+    let again = route.may_use_replica().then(|| copy_batch(&batch));
+    let batch = with_data(state, batch, &caller, &ip, &route);
     let started = std::time::Instant::now();
     drop(_entered);
-    let response = state.schema.execute_batch(batch).await;
+    let mut response = state.schema.execute_batch(batch).await;
+    if route.used_replica()
+        && !route.is_write()
+        && unavailable(&response)
+        && let (Some(replica), Some(again)) = (route.replica(), again)
+    {
+        tracing::warn!("the read replica failed a request; running it again on the primary");
+        replica.mark_stale();
+        crate::db::replica::record_fallback();
+        let primary = Route::primary(state.services.db.clone());
+        response = state
+            .schema
+            .execute_batch(with_data(state, again, &caller, &ip, &primary))
+            .await;
+    }
+    route.record();
     let label = if operation.is_empty() {
         "anonymous".to_owned()
     } else {
@@ -429,7 +489,9 @@ pub async fn graphql_ws(
                     let caller = caller_from(&state, auth.as_deref())
                         .await
                         .map_err(|err| async_graphql::Error::new(err.message()))?;
-                    Ok(request_data(&state, caller, ip))
+                    // Subscriptions read the primary, like mutations.
+                    let route = Route::primary(state.services.db.clone());
+                    Ok(request_data(&state, caller, ip, route))
                 })
                 .keepalive_timeout(Some(Duration::from_secs(60)))
                 .serve()

@@ -1,5 +1,8 @@
 //! Connecting to SQLite or PostgreSQL, migrating safely with several replicas, and running
-//! write transactions that retry when the database asks for it.
+//! write transactions that retry when the database asks for it. [`replica`] is the
+//! optional streaming read replica and the rule for which reads go there.
+
+pub mod replica;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,7 +47,7 @@ pub async fn connect(
     acquire_timeout: Duration,
 ) -> Result<Database, DbErr> {
     let sqlx_err = |e: sea_orm::sqlx::Error| DbErr::Conn(RuntimeErr::Internal(e.to_string()));
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+    if crate::config::is_postgres_url(url) {
         let options = PgConnectOptions::from_str(url).map_err(sqlx_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)

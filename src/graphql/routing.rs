@@ -1,0 +1,85 @@
+//! Which database a resolver reads ([`crate::db::replica`] has the rule). The HTTP layer
+//! puts a [`Route`] into each request's data; the [`Routing`] extension sends a request to
+//! the primary once its parsed document shows a mutation or subscription; resolvers of
+//! queries and output types read through [`reads`] (reports through [`report_reads`]),
+//! mutations keep writing through `Services::db`.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Context, Request, ServerResult};
+use sea_orm::DatabaseConnection;
+
+pub use crate::db::replica::Route;
+use crate::error::{AppError, AppResult};
+
+/// The request's route.
+pub fn route<'a>(ctx: &Context<'a>) -> AppResult<&'a Route> {
+    ctx.data::<Route>()
+        .map_err(|_| AppError::Internal("route missing from the request".to_owned()))
+}
+
+/// The connection for a query's reads: the replica or the primary, as routed.
+pub fn reads<'a>(ctx: &Context<'a>) -> AppResult<&'a DatabaseConnection> {
+    Ok(route(ctx)?.reads())
+}
+
+/// The connection for a report (`exchangeReport`, `auditLog`): the replica only when it has
+/// every write committed before this request ([`Route::report_reads`]).
+pub async fn report_reads<'a>(ctx: &Context<'a>) -> AppResult<&'a DatabaseConnection> {
+    Ok(route(ctx)?.report_reads().await)
+}
+
+/// The extension factory.
+pub struct Routing;
+
+impl ExtensionFactory for Routing {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(Routing)
+    }
+}
+
+/// The operation `request` runs, from its already parsed document; `None` when it names
+/// none of them or the choice is ambiguous (execution then refuses it anyway).
+fn operation_type(request: &mut Request) -> Option<OperationType> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let mut operations = document.operations.iter();
+    let chosen = match name {
+        Some(name) => operations.find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
+        None => {
+            let only = operations.next()?;
+            if operations.next().is_some() {
+                return None;
+            }
+            only
+        }
+    };
+    Some(chosen.1.node.ty)
+}
+
+#[async_trait::async_trait]
+impl Extension for Routing {
+    /// Runs after the document was parsed (by `ErrorCodes`, registered before this one), so
+    /// it costs no second parse: anything but a plain query reads the primary.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if !matches!(operation_type(&mut request), Some(OperationType::Query))
+            && let Some(route) = request
+                .data
+                .get(&TypeId::of::<Route>())
+                .and_then(|data| data.downcast_ref::<Route>())
+        {
+            route.writes();
+        }
+        next.run(ctx, request).await
+    }
+}
