@@ -52,6 +52,12 @@ pub const POLL_EVERY: Duration = Duration::from_millis(100);
 /// How long a read waits for a standby connection before the request falls back to the
 /// primary: short, so a standby that went away costs the first request after it little.
 pub const READ_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a report waits for the standby to replay up to the primary's position before
+/// it reads the primary instead: a report takes far longer than this, and a busy primary is
+/// always a few records ahead of the standby.
+pub const REPORT_CATCH_UP: Duration = Duration::from_millis(50);
+/// How often the standby's position is re-read meanwhile.
+const REPORT_CATCH_UP_POLL: Duration = Duration::from_millis(5);
 /// The longest one probe may take; a slower one counts as "not fresh".
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -129,9 +135,9 @@ impl Replica {
     }
 
     /// Whether the standby is fresh and has replayed at least the primary's WAL position
-    /// as of now (one round trip to the primary, and one to the standby unless the last
-    /// poll already saw it that far). True means every write committed before this call
-    /// can be read on the standby.
+    /// as of now (one round trip to the primary, then the standby's position, re-read for up
+    /// to [`REPORT_CATCH_UP`] while it is short of it). True means every write committed
+    /// before this call can be read on the standby.
     pub async fn caught_up(&self) -> bool {
         if !self.is_fresh() {
             return false;
@@ -144,12 +150,23 @@ impl Replica {
         if self.inner.replayed.load(Ordering::Acquire) >= target {
             return true;
         }
-        match tokio::time::timeout(PROBE_TIMEOUT, standby_lsn(&self.inner.pool)).await {
-            Ok(Ok(Some(replayed))) => {
-                self.inner.replayed.fetch_max(replayed, Ordering::AcqRel);
-                replayed >= target
+        // A busy primary is always a little ahead: give the standby a moment to replay up
+        // to the target rather than sending every report to the primary.
+        let deadline = Instant::now() + REPORT_CATCH_UP;
+        loop {
+            match tokio::time::timeout(PROBE_TIMEOUT, standby_lsn(&self.inner.pool)).await {
+                Ok(Ok(Some(replayed))) => {
+                    self.inner.replayed.fetch_max(replayed, Ordering::AcqRel);
+                    if replayed >= target {
+                        return true;
+                    }
+                }
+                _ => return false,
             }
-            _ => false,
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(REPORT_CATCH_UP_POLL).await;
         }
     }
 
