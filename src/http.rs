@@ -164,17 +164,27 @@ fn copy_batch(batch: &BatchRequest) -> BatchRequest {
     }
 }
 
-/// Whether some operation failed because a database could not be reached.
-fn unavailable(response: &BatchResponse) -> bool {
-    let failed = |r: &async_graphql::Response| {
-        r.errors.iter().any(|e| {
-            e.extensions.as_ref().and_then(|x| x.get("code"))
-                == Some(&async_graphql::Value::String("UNAVAILABLE".to_owned()))
-        })
+/// How a request that read the replica failed, if it did: `Some(true)` when a database
+/// could not be reached (`UNAVAILABLE`), `Some(false)` for an `INTERNAL` error (such as a
+/// query the standby cancelled for a conflict with recovery), `None` otherwise.
+fn replica_failure(response: &BatchResponse) -> Option<bool> {
+    let code_of = |e: &async_graphql::ServerError| match e.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code.clone()),
+        _ => None,
     };
-    match response {
-        BatchResponse::Single(r) => failed(r),
-        BatchResponse::Batch(rs) => rs.iter().any(failed),
+    let codes: Vec<String> = match response {
+        BatchResponse::Single(r) => r.errors.iter().filter_map(code_of).collect(),
+        BatchResponse::Batch(rs) => rs
+            .iter()
+            .flat_map(|r| r.errors.iter().filter_map(code_of))
+            .collect(),
+    };
+    if codes.iter().any(|c| c == "UNAVAILABLE") {
+        Some(true)
+    } else if codes.iter().any(|c| c == "INTERNAL") {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -291,11 +301,18 @@ async fn execute(
     let mut response = state.schema.execute_batch(batch).await;
     if route.used_replica()
         && !route.is_write()
-        && unavailable(&response)
+        && let Some(unreachable) = replica_failure(&response)
         && let (Some(replica), Some(again)) = (route.replica(), again)
     {
-        tracing::warn!("the read replica failed a request; running it again on the primary");
-        replica.mark_stale();
+        tracing::warn!(
+            unreachable,
+            "a request failed on the read replica; running it again on the primary"
+        );
+        // Unreachable: stop using it until the watcher finds it fresh. A cancelled query
+        // (a conflict with recovery) says nothing about the next one.
+        if unreachable {
+            replica.mark_stale();
+        }
         crate::db::replica::record_fallback();
         let primary = Route::primary(state.services.db.clone());
         response = state

@@ -99,10 +99,12 @@ pub async fn exchange_csv(
     // (`crate::db::replica`); a standby that fails it hands the request to the primary.
     let mut result = read(route.report_reads().await.clone()).await;
     if route.used_replica()
-        && matches!(result, Err(AppError::Unavailable(_)))
+        && let Err(err @ (AppError::Unavailable(_) | AppError::Internal(_))) = &result
         && let Some(replica) = route.replica()
     {
-        replica.mark_stale();
+        if matches!(err, AppError::Unavailable(_)) {
+            replica.mark_stale();
+        }
         crate::db::replica::record_fallback();
         result = read(state.services.db.clone()).await;
     }

@@ -15,10 +15,13 @@
 //!   during the request ([`Replica::caught_up`]). Every write committed before that read —
 //!   the caller's own included — is then on the standby too, so the report shows what the
 //!   primary would. Otherwise the primary.
-//! - **Degrade, never error.** A request that read the replica and met a connection-level
-//!   error (`UNAVAILABLE`: pool timeout, I/O, class 08, 57P0x) marks the replica not fresh and
-//!   runs again, whole, on the primary; the caller sees a normal answer. The read pool's
-//!   acquire timeout is [`READ_ACQUIRE_TIMEOUT`], so a dead standby costs little.
+//! - **Degrade, never error.** A read-only request that read the replica and met a
+//!   connection-level error (`UNAVAILABLE`: pool timeout, I/O, class 08, 57P0x) marks the
+//!   replica not fresh and runs again, whole, on the primary; the caller sees a normal
+//!   answer. One that met an `INTERNAL` error runs again on the primary too (a standby
+//!   cancels queries that conflict with the replay, with SQLSTATE 40001), without marking
+//!   it. The read pool's acquire timeout is [`READ_ACQUIRE_TIMEOUT`], so a dead standby
+//!   costs little.
 //!
 //! Time never comes from the database (`domain::now()` is the server's clock), so which
 //! server answers cannot change an answer that depends on the time.

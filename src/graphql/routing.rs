@@ -15,23 +15,24 @@ use async_graphql::{Context, Request, ServerResult};
 use sea_orm::DatabaseConnection;
 
 pub use crate::db::replica::Route;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
-/// The request's route.
-pub fn route<'a>(ctx: &Context<'a>) -> AppResult<&'a Route> {
-    ctx.data::<Route>()
-        .map_err(|_| AppError::Internal("route missing from the request".to_owned()))
-}
-
-/// The connection for a query's reads: the replica or the primary, as routed.
+/// The connection for a query's reads: the replica or the primary, as routed. A request
+/// executed without a route (none is today) reads the primary, which is always right.
 pub fn reads<'a>(ctx: &Context<'a>) -> AppResult<&'a DatabaseConnection> {
-    Ok(route(ctx)?.reads())
+    match ctx.data_opt::<Route>() {
+        Some(route) => Ok(route.reads()),
+        None => Ok(&super::services(ctx)?.db),
+    }
 }
 
 /// The connection for a report (`exchangeReport`, `auditLog`): the replica only when it has
 /// every write committed before this request ([`Route::report_reads`]).
 pub async fn report_reads<'a>(ctx: &Context<'a>) -> AppResult<&'a DatabaseConnection> {
-    Ok(route(ctx)?.report_reads().await)
+    match ctx.data_opt::<Route>() {
+        Some(route) => Ok(route.report_reads().await),
+        None => Ok(&super::services(ctx)?.db),
+    }
 }
 
 /// The extension factory.

@@ -424,6 +424,46 @@ async fn a_standby_that_goes_away_never_fails_an_anonymous_read_on_postgres() {
     assert!(metric(&app, READ_REPLICA).await > before);
 }
 
+/// Lets the standby run again when dropped (also when the test fails).
+struct Thaw(&'static Standby);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        let _ = self.0.thaw();
+    }
+}
+
+#[tokio::test]
+async fn a_read_the_standby_cannot_answer_is_answered_by_the_primary_on_postgres() {
+    let Some(fx) =
+        Fixture::new("a_read_the_standby_cannot_answer_is_answered_by_the_primary_on_postgres")
+            .await
+    else {
+        return;
+    };
+    // A long staleness bound, so that only the failed read (not the watcher) can stop the
+    // instance from routing to the standby during the first request.
+    let app = fx.app(120_000).await;
+    let admin = app.admin("pinghu").await;
+    let perf = show(&app, &admin, Layout::General(10), json!({})).await.id;
+    settled(&app, &perf, 10).await;
+    let fallbacks = metric(&app, "zouqin_replica_fallbacks_total").await;
+
+    // A hung standby: routed there (it was fresh a moment ago), the read waits out the read
+    // pool's acquire timeout and runs again on the primary.
+    let thaw = Thaw(fx.standby);
+    fx.standby.freeze().expect("freeze the standby");
+    assert_eq!(seats(&app, None, &perf).await, Some(10));
+    assert!(metric(&app, "zouqin_replica_fallbacks_total").await > fallbacks);
+    assert!(!fresh(&app).await);
+    for _ in 0..5 {
+        assert_eq!(seats(&app, None, &perf).await, Some(10));
+    }
+
+    drop(thaw);
+    eventually("the standby is fresh again", || fresh(&app)).await;
+}
+
 #[tokio::test]
 async fn a_server_whose_standby_is_down_at_start_serves_from_the_primary_on_postgres() {
     if postgres_or_skip(

@@ -265,6 +265,41 @@ impl Standby {
             .is_ok_and(|s| s.success())
     }
 
+    /// The server's processes: the postmaster (first line of `postmaster.pid`) and its
+    /// children.
+    fn processes(&self) -> Result<Vec<String>, String> {
+        let pidfile = std::fs::read_to_string(self.dir.join("postmaster.pid"))
+            .map_err(|e| format!("postmaster.pid: {e}"))?;
+        let postmaster = pidfile.lines().next().unwrap_or("").trim().to_owned();
+        let mut children = Command::new("pgrep");
+        children.args(["-P", &postmaster]);
+        let listed = children
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default();
+        let mut pids = vec![postmaster];
+        pids.extend(listed.split_whitespace().map(str::to_owned));
+        Ok(pids)
+    }
+
+    /// Sends `signal` to every process of the server.
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let mut kill = Command::new("kill");
+        kill.arg(format!("-{signal}")).args(self.processes()?);
+        run(kill, "kill").map(|_| ())
+    }
+
+    /// Freezes the server (`SIGSTOP` to all its processes): connections stay open and
+    /// nothing answers, as with a host that hangs.
+    pub fn freeze(&self) -> Result<(), String> {
+        self.signal("STOP")
+    }
+
+    /// Lets a frozen server run again.
+    pub fn thaw(&self) -> Result<(), String> {
+        self.signal("CONT")
+    }
+
     /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`).
     pub fn stop_immediate(&self) -> Result<(), String> {
         let mut stop = as_postgres(&self.bin.join("pg_ctl"));
