@@ -419,15 +419,7 @@ fn operation_name(request: &async_graphql::Request) -> String {
 
 fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let operations: Vec<_> = document.operations.iter().collect();
-    let chosen = match &request.operation_name {
-        Some(name) => operations
-            .into_iter()
-            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
-        None if operations.len() == 1 => operations.into_iter().next()?,
-        None => return None,
-    };
-    Some(chosen.1.node.ty)
+    graphql::routing::operation_of(&document, request.operation_name.as_deref())
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.

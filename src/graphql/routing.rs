@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Context, Request, ServerResult};
 use sea_orm::DatabaseConnection;
 
@@ -44,14 +44,13 @@ impl ExtensionFactory for Routing {
     }
 }
 
-/// The operation `request` runs, from its already parsed document; `None` when it names
-/// none of them or the choice is ambiguous (execution then refuses it anyway).
-fn operation_type(request: &mut Request) -> Option<OperationType> {
-    let name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
+/// The type of the operation a document runs under `name`: the one so named, or the only
+/// one when no name is given; `None` when there is no such operation or the choice is
+/// ambiguous (execution then refuses the document anyway).
+pub fn operation_of(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     let mut operations = document.operations.iter();
     let chosen = match name {
-        Some(name) => operations.find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
+        Some(name) => operations.find(|(n, _)| n.map(|n| n.as_str()) == Some(name))?,
         None => {
             let only = operations.next()?;
             if operations.next().is_some() {
@@ -61,6 +60,13 @@ fn operation_type(request: &mut Request) -> Option<OperationType> {
         }
     };
     Some(chosen.1.node.ty)
+}
+
+/// The operation `request` runs, from its already parsed document.
+fn operation_type(request: &mut Request) -> Option<OperationType> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    operation_of(document, name.as_deref())
 }
 
 #[async_trait::async_trait]

@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::booking::{Layout, book_quantity, show};
+use crate::hardening::serve_that_stops;
 use crate::helpers::*;
 use crate::standby::Standby;
 
@@ -137,13 +138,14 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
-/// Polls `check` every 50 ms until it holds; panics with `what` after 60 s.
+/// Polls `check` every 50 ms until it holds; panics with `what` after three minutes (a
+/// standby replays whatever else the shared server was busy writing meanwhile).
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(180);
     while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
@@ -153,26 +155,6 @@ where
     panic!("never: {what}");
 }
 
-/// A metric's value from the instance's `/metrics` (0 when absent).
-async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)
-                .filter(|rest| rest.starts_with(' '))
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 const FRESH: &str = "zouqin_replica_fresh";
 const READ_REPLICA: &str = "zouqin_replica_routed_reads_total{server=\"replica\"}";
 const READ_PRIMARY: &str = "zouqin_replica_routed_reads_total{server=\"primary\"}";
@@ -180,7 +162,7 @@ const READ_PRIMARY: &str = "zouqin_replica_routed_reads_total{server=\"primary\"
 /// Whether the instance counts its replica fresh right now.
 async fn fresh(app: &TestApp) -> bool {
     if app.process.is_some() {
-        return metric(app, FRESH).await == 1.0;
+        return app.metric(FRESH).await == 1.0;
     }
     app.state()
         .services
@@ -221,7 +203,7 @@ async fn anonymous_browsing_reads_the_standby_on_postgres() {
     let perf = show(&app, &admin, Layout::General(10), json!({})).await.id;
     let resident = app.residents_fast(1, "pinghu").await.remove(0);
     settled(&app, &perf, 10).await;
-    let before = metric(&app, READ_REPLICA).await;
+    let before = app.metric(READ_REPLICA).await;
 
     let paused = fx.pause_replay().await;
     let r = book_quantity(&app, &resident, &perf, 3).await;
@@ -229,7 +211,7 @@ async fn anonymous_browsing_reads_the_standby_on_postgres() {
     // The resident reads the primary; an anonymous caller reads the paused standby.
     assert_eq!(seats(&app, Some(&resident), &perf).await, Some(7));
     assert_eq!(seats(&app, None, &perf).await, Some(10));
-    assert!(metric(&app, READ_REPLICA).await > before);
+    assert!(app.metric(READ_REPLICA).await > before);
 
     drop(paused);
     eventually("the standby replays the booking", || async {
@@ -341,20 +323,20 @@ async fn a_report_right_after_a_write_includes_it_on_postgres() {
     assert!(audited(&b, &jinshan, &first).await);
 
     // Reports do read the standby once it has caught up (and still include the write).
-    let before = metric(&b, READ_REPLICA).await;
+    let before = b.metric(READ_REPLICA).await;
     eventually("a report reads the standby", || async {
         assert_eq!(pinghu_at_jinshan(&b, &jinshan, year).await, 1);
-        metric(&b, READ_REPLICA).await > before
+        b.metric(READ_REPLICA).await > before
     })
     .await;
 
     // A standby that has not replayed the write is not used for the report.
     let _paused = fx.pause_replay().await;
-    let primary_before = metric(&b, READ_PRIMARY).await;
+    let primary_before = b.metric(READ_PRIMARY).await;
     let second = show(&a, &jinshan, Layout::General(5), exchange).await.id;
     assert_eq!(pinghu_at_jinshan(&b, &jinshan, year).await, 2);
     assert!(audited(&b, &jinshan, &second).await);
-    assert!(metric(&b, READ_PRIMARY).await > primary_before);
+    assert!(b.metric(READ_PRIMARY).await > primary_before);
 }
 
 #[tokio::test]
@@ -384,9 +366,9 @@ async fn a_standby_that_stops_replaying_hands_anonymous_reads_to_the_primary_on_
 
     drop(paused);
     eventually("the standby is fresh again", || fresh(&app)).await;
-    let before = metric(&app, READ_REPLICA).await;
+    let before = app.metric(READ_REPLICA).await;
     assert_eq!(seats(&app, None, &perf).await, Some(7));
-    assert!(metric(&app, READ_REPLICA).await > before);
+    assert!(app.metric(READ_REPLICA).await > before);
 }
 
 #[tokio::test]
@@ -401,9 +383,9 @@ async fn a_standby_that_goes_away_never_fails_an_anonymous_read_on_postgres() {
     let perf = show(&app, &admin, Layout::General(10), json!({})).await.id;
     let resident = app.residents_fast(1, "pinghu").await.remove(0);
     settled(&app, &perf, 10).await;
-    let before = metric(&app, READ_REPLICA).await;
+    let before = app.metric(READ_REPLICA).await;
     assert_eq!(seats(&app, None, &perf).await, Some(10));
-    assert!(metric(&app, READ_REPLICA).await > before);
+    assert!(app.metric(READ_REPLICA).await > before);
 
     let _restart = Restart(fx.standby);
     let standby = fx.standby;
@@ -419,9 +401,9 @@ async fn a_standby_that_goes_away_never_fails_an_anonymous_read_on_postgres() {
     // Back: used again.
     blocking(move || standby.start().expect("start the standby")).await;
     eventually("the standby is fresh again", || fresh(&app)).await;
-    let before = metric(&app, READ_REPLICA).await;
+    let before = app.metric(READ_REPLICA).await;
     assert_eq!(seats(&app, None, &perf).await, Some(7));
-    assert!(metric(&app, READ_REPLICA).await > before);
+    assert!(app.metric(READ_REPLICA).await > before);
 }
 
 /// Lets the standby run again when dropped (also when the test fails).
@@ -447,14 +429,14 @@ async fn a_read_the_standby_cannot_answer_is_answered_by_the_primary_on_postgres
     let admin = app.admin("pinghu").await;
     let perf = show(&app, &admin, Layout::General(10), json!({})).await.id;
     settled(&app, &perf, 10).await;
-    let fallbacks = metric(&app, "zouqin_replica_fallbacks_total").await;
+    let fallbacks = app.metric("zouqin_replica_fallbacks_total").await;
 
     // A hung standby: routed there (it was fresh a moment ago), the read waits out the read
     // pool's acquire timeout and runs again on the primary.
     let thaw = Thaw(fx.standby);
     fx.standby.freeze().expect("freeze the standby");
     assert_eq!(seats(&app, None, &perf).await, Some(10));
-    assert!(metric(&app, "zouqin_replica_fallbacks_total").await > fallbacks);
+    assert!(app.metric("zouqin_replica_fallbacks_total").await > fallbacks);
     assert!(!fresh(&app).await);
     for _ in 0..5 {
         assert_eq!(seats(&app, None, &perf).await, Some(10));
@@ -484,23 +466,14 @@ async fn a_server_whose_standby_is_down_at_start_serves_from_the_primary_on_post
     assert!(!fresh(&app).await);
 }
 
-/// Runs `zouqin serve` with `env` until it stops by itself; its exit code and stderr.
+/// Runs `zouqin serve` on SQLite with `env` until it stops by itself; its exit code and
+/// stderr.
 async fn serve_refused(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let (mut command, _) = serve_command("sqlite::memory:");
     for (key, value) in env {
         command.env(key, value);
     }
-    command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let output = tokio::time::timeout(StdDuration::from_secs(60), command.output())
-        .await
-        .expect("the server did not stop by itself")
-        .expect("run zouqin");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    serve_that_stops(command).await
 }
 
 #[tokio::test]
