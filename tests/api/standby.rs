@@ -4,6 +4,10 @@
 //! PostgreSQL on a free port. Only the standard library: blocking calls, so async callers
 //! run them in `spawn_blocking`.
 //!
+//! The standby streams through a replication slot of its own (`zouqin_standby_<pid>_<port>`),
+//! dropped with it — by [`Drop`], or by a watchdog shell when the process ends without
+//! dropping it.
+//!
 //! The primary must accept replication connections from 127.0.0.1; [`allow_replication`]
 //! adds `host replication all 127.0.0.1/32 trust` to its `pg_hba.conf` when it is missing
 //! (as `.ci/run` does) and reloads it.
@@ -22,6 +26,12 @@ pub struct Standby {
     dir: PathBuf,
     port: u16,
     bin: PathBuf,
+    /// The primary's address.
+    primary: (String, u16),
+    /// The replication slot that keeps the primary's WAL until this standby has it (without
+    /// one, a primary busy with other writes recycles segments a slow standby still needs,
+    /// and the standby never catches up); dropped with the standby.
+    slot: String,
     /// The `sh` that tears the standby down if this process dies without dropping it.
     watchdog: Option<std::process::Child>,
 }
@@ -165,17 +175,23 @@ impl Standby {
                 "chown",
             )?;
         }
+        let port_of_standby = free_port()?;
         let mut standby = Self {
+            slot: format!("zouqin_standby_{}_{port_of_standby}", std::process::id()),
             dir,
-            port: free_port()?,
+            port: port_of_standby,
             bin,
+            primary: (host.clone(), port),
             watchdog: None,
         };
         let mut backup = as_postgres(&standby.bin.join("pg_basebackup"));
         backup
             .args(["-h", &host, "-p", &port.to_string(), "-U", "postgres", "-D"])
             .arg(&standby.dir)
-            .args(["-R", "-X", "stream", "--checkpoint=fast"]);
+            .args(["-R", "-X", "stream", "--checkpoint=fast", "-C", "-S"])
+            .arg(&standby.slot);
+        // From here on the slot exists: the watchdog drops it whatever happens next.
+        standby.watchdog = standby.watch_this_process().ok();
         run(backup, "pg_basebackup")?;
         // The Debian cluster keeps its configuration outside the data directory: give the
         // copy minimal files of its own (connections from this machine only).
@@ -202,7 +218,6 @@ impl Standby {
                 }
             }
         }
-        standby.watchdog = standby.watch_this_process().ok();
         standby.start()?;
         Ok(standby)
     }
@@ -321,10 +336,21 @@ impl Standby {
         };
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-             {runas}{pg_ctl} -D '{dir}' -m immediate stop >/dev/null 2>&1; rm -rf '{dir}'",
+             {runas}{pg_ctl} -D '{dir}' -m immediate stop >/dev/null 2>&1; rm -rf '{dir}'; \
+             for i in 1 2 3 4 5 6 7 8 9 10; do \
+               psql -h '{host}' -p {port} -U postgres -d postgres -qAtc \
+                 \"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                   WHERE slot_name = '{slot}' AND NOT active\" >/dev/null 2>&1; \
+               [ -z \"$(psql -h '{host}' -p {port} -U postgres -d postgres -qAtc \
+                 \"SELECT 1 FROM pg_replication_slots WHERE slot_name = '{slot}'\")\" ] && break; \
+               sleep 1; \
+             done",
             pid = std::process::id(),
             pg_ctl = pg_ctl.display(),
             dir = self.dir.display(),
+            host = self.primary.0,
+            port = self.primary.1,
+            slot = self.slot,
         );
         Command::new("setsid")
             .args(["sh", "-c", &script])
@@ -339,6 +365,24 @@ impl Drop for Standby {
     fn drop(&mut self) {
         let _ = self.stop_immediate();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The walsender notices the standby is gone within moments; until then the slot
+        // is active and cannot be dropped.
+        for _ in 0..10 {
+            let drop = format!(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                 WHERE slot_name = '{}' AND NOT active",
+                self.slot
+            );
+            let _ = psql(&self.primary.0, self.primary.1, &drop);
+            let left = format!(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}'",
+                self.slot
+            );
+            if psql(&self.primary.0, self.primary.1, &left).is_ok_and(|n| n == "0") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
         if let Some(mut watchdog) = self.watchdog.take() {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
