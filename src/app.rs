@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::token::TokenKeys;
 use crate::config::{DbArgs, Settings};
+use crate::db::replica::Replica;
 use crate::db::{self, Database};
 use crate::graphql::{self, AppSchema, Services};
 use crate::http;
@@ -100,8 +101,12 @@ impl Application {
     /// Builds on an open, migrated database.
     pub async fn with_database(database: Database, settings: Settings) -> Result<Self, StartError> {
         let key = settings.jwt_key().map_err(StartError)?;
+        let replica = open_replica(&database, &settings)?;
         crate::auth::password::warm_up();
         let realtime = Realtime::start(&database).await;
+        if let Some(replica) = &replica {
+            tokio::spawn(replica.clone().watch(realtime.closing()));
+        }
         let bookings = crate::domain::booking::Booker::new(
             database.pg_pool.clone(),
             settings.waitlist.policy(),
@@ -128,6 +133,7 @@ impl Application {
         ));
         let services = Services {
             db: database.conn.clone(),
+            replica,
             realtime,
             keys: TokenKeys::new(&key),
             settings: settings.clone(),
@@ -201,6 +207,24 @@ impl Application {
             }
         }
     }
+}
+
+/// The read replica of `ZOUQIN_READ_DATABASE_URL`, if set: refused unless both it and the
+/// primary are PostgreSQL; otherwise opened without connecting (a standby that is down at
+/// start leaves reads on the primary until its watcher finds it fresh).
+fn open_replica(database: &Database, settings: &Settings) -> Result<Option<Replica>, StartError> {
+    let Some(url) = &settings.replica.read_database_url else {
+        return Ok(None);
+    };
+    let primary_url = if database.pg_pool.is_some() {
+        "postgres:"
+    } else {
+        "sqlite:"
+    };
+    settings.replica.check(primary_url).map_err(StartError)?;
+    Replica::open(url, database, settings.replica.max_lag())
+        .map(Some)
+        .map_err(StartError)
 }
 
 /// The router with every route and layer.

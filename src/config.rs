@@ -94,6 +94,53 @@ impl DbArgs {
     }
 }
 
+/// A streaming read replica of the PostgreSQL primary (see [`crate::db::replica`] for the
+/// routing rule). Server settings, not [`DbArgs`]: only `serve` reads through a replica.
+#[derive(Debug, Clone, Args)]
+pub struct ReplicaSettings {
+    /// `postgres://…` of a hot standby of `DATABASE_URL` (streaming replication). Unset: every
+    /// read goes to the primary. Anonymous queries and reports read here while it is fresh.
+    #[arg(long, env = "ZOUQIN_READ_DATABASE_URL")]
+    pub read_database_url: Option<String>,
+    /// The most staleness an anonymous read may see, in milliseconds: the standby is used
+    /// only while it has replayed everything the primary had written this long ago.
+    #[arg(long, env = "ZOUQIN_READ_MAX_LAG_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub read_max_lag_ms: u64,
+}
+
+impl ReplicaSettings {
+    /// The staleness bound as a duration.
+    pub fn max_lag(&self) -> Duration {
+        Duration::from_millis(self.read_max_lag_ms)
+    }
+
+    /// Refuses a read URL that cannot be a standby of `database_url`: replication is
+    /// PostgreSQL's (SQLite has no standby), so both must be PostgreSQL URLs.
+    pub fn check(&self, database_url: &str) -> Result<(), String> {
+        let Some(read_url) = &self.read_database_url else {
+            return Ok(());
+        };
+        if !is_postgres_url(read_url) {
+            return Err(
+                "ZOUQIN_READ_DATABASE_URL (--read-database-url) must be a postgres:// URL"
+                    .to_owned(),
+            );
+        }
+        if !is_postgres_url(database_url) {
+            return Err(
+                "ZOUQIN_READ_DATABASE_URL (--read-database-url) needs a PostgreSQL primary: DATABASE_URL is not postgres://".to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether `url` names a PostgreSQL server.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
+}
+
 /// `zouqin serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -215,6 +262,9 @@ pub struct Settings {
     /// The waiting list's offers.
     #[command(flatten)]
     pub waitlist: WaitlistSettings,
+    /// The read replica.
+    #[command(flatten)]
+    pub replica: ReplicaSettings,
 }
 
 /// The waiting list of API.md: how long an offer holds its seats, how often a large party

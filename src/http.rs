@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::db::replica::Route;
 use crate::domain::accounts::Origin;
 use crate::error::AppError;
 use crate::graphql;
@@ -119,18 +120,86 @@ fn request_data(
     state: &AppState,
     caller: Caller,
     ip: String,
+    route: Route,
     clock: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 ) -> Data {
     let origin = Origin {
         ip,
         ip_limit: state.services.settings.ip_rate_limit,
     };
-    let (caller, origin, loader) = graphql::request_data(&state.services, caller, origin, clock);
+    let (caller, origin, route, loader) = graphql::request_data(caller, origin, route, clock);
     let mut data = Data::default();
     data.insert(caller);
     data.insert(origin);
+    data.insert(route);
     data.insert(loader);
     data
+}
+
+/// Gives every operation of `batch` its request data, all on one `route`.
+fn with_data(
+    state: &AppState,
+    batch: BatchRequest,
+    caller: &Caller,
+    ip: &str,
+    route: &Route,
+    clock: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> BatchRequest {
+    let attach = |mut request: async_graphql::Request| {
+        request.data = request_data(
+            state,
+            caller.clone(),
+            ip.to_owned(),
+            route.clone(),
+            clock.clone(),
+        );
+        request
+    };
+    match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(attach(request)),
+        BatchRequest::Batch(requests) => {
+            BatchRequest::Batch(requests.into_iter().map(attach).collect())
+        }
+    }
+}
+
+/// A copy of what the client sent (not the request data), to run again on the primary.
+fn copy_batch(batch: &BatchRequest) -> BatchRequest {
+    let copy = |r: &async_graphql::Request| {
+        let mut copy = async_graphql::Request::new(r.query.clone()).variables(r.variables.clone());
+        copy.operation_name.clone_from(&r.operation_name);
+        copy.extensions = r.extensions.clone();
+        copy.introspection_mode = r.introspection_mode;
+        copy
+    };
+    match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(copy(request)),
+        BatchRequest::Batch(requests) => BatchRequest::Batch(requests.iter().map(copy).collect()),
+    }
+}
+
+/// How a request that read the replica failed, if it did: `Some(true)` when a database
+/// could not be reached (`UNAVAILABLE`), `Some(false)` for an `INTERNAL` error (such as a
+/// query the standby cancelled for a conflict with recovery), `None` otherwise.
+fn replica_failure(response: &BatchResponse) -> Option<bool> {
+    let code_of = |e: &async_graphql::ServerError| match e.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code.clone()),
+        _ => None,
+    };
+    let codes: Vec<String> = match response {
+        BatchResponse::Single(r) => r.errors.iter().filter_map(code_of).collect(),
+        BatchResponse::Batch(rs) => rs
+            .iter()
+            .flat_map(|r| r.errors.iter().filter_map(code_of))
+            .collect(),
+    };
+    if codes.iter().any(|c| c == "UNAVAILABLE") {
+        Some(true)
+    } else if codes.iter().any(|c| c == "INTERNAL") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// True when every error happened before execution (the request itself is bad).
@@ -251,38 +320,45 @@ async fn execute(
     } else {
         operation
     };
+    let route = Route::new(
+        state.services.db.clone(),
+        state.services.replica.clone(),
+        matches!(caller, Caller::Anonymous),
+    );
     // The public answer cache (see `crate::public_cache`): an anonymous single query may be
-    // answered from memory, or its answer kept.
+    // answered from memory, or its answer kept. Its snapshots are read on the server that
+    // answers the query (the standby, when the route reads it).
     let query = match &mut batch {
         BatchRequest::Single(request) => {
             matches!(operation_type(request), Some(OperationType::Query))
         }
         BatchRequest::Batch(_) => false,
     };
-    let public = match (&caller, &batch, &state.db.pg_pool) {
-        (Caller::Anonymous, BatchRequest::Single(request), Some(pool))
-            if query && state.public_cache.enabled() && request.extensions.is_empty() =>
+    let public = match (&caller, &batch) {
+        (Caller::Anonymous, BatchRequest::Single(request))
+            if query
+                && state.public_cache.enabled()
+                && state.db.pg_pool.is_some()
+                && request.extensions.is_empty() =>
         {
-            Some((
-                public_cache::Key {
-                    media: media as u8,
-                    query: request.query.clone(),
-                    operation_name: request.operation_name.clone(),
-                    variables: serde_json::to_string(&request.variables).unwrap_or_default(),
-                },
-                pool,
-            ))
+            Some(public_cache::Key {
+                media: media as u8,
+                query: request.query.clone(),
+                operation_name: request.operation_name.clone(),
+                variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+            })
         }
         _ => None,
     };
     let mut before = None;
-    if let Some((key, pool)) = &public {
+    if let Some(key) = &public {
         let kept = state.public_cache.candidate(key);
-        before = public_cache::snapshot(pool).await;
+        before = public_cache::snapshot(route.reads()).await;
         if let (Some((body, at)), Some(now)) = (kept, &before)
             && at == *now
         {
             drop(_entered);
+            route.record();
             metrics::counter!("zouqin_public_cache_total", "outcome" => "hit").increment(1);
             metrics::histogram!("zouqin_graphql_seconds", "operation" => label.clone())
                 .record(started.elapsed().as_secs_f64());
@@ -291,38 +367,52 @@ async fn execute(
         }
     }
     let clock = public.as_ref().map(|_| public_cache::clock_flag());
-    let batch = match batch {
-        BatchRequest::Single(mut request) => {
-            request.data = request_data(state, caller, ip, clock.clone());
-            BatchRequest::Single(request)
-        }
-        BatchRequest::Batch(requests) => BatchRequest::Batch(
-            requests
-                .into_iter()
-                .map(|mut request| {
-                    request.data = request_data(state, caller.clone(), ip.clone(), None);
-                    request
-                })
-                .collect(),
-        ),
-    };
+    // Kept only while a replica is configured: a read-only request that met a dead standby
+    // runs again, whole, on the primary ("degrade, never error").
+    let again = route.may_use_replica().then(|| copy_batch(&batch));
+    let batch = with_data(state, batch, &caller, &ip, &route, clock.clone());
     drop(_entered);
-    let response = match &clock {
+    let mut response = match &clock {
         Some(read) => {
             crate::domain::watching_clock(read.clone(), state.schema.execute_batch(batch)).await
         }
         None => state.schema.execute_batch(batch).await,
     };
+    let mut fell_back = false;
+    if route.used_replica()
+        && !route.is_write()
+        && let Some(unreachable) = replica_failure(&response)
+        && let (Some(replica), Some(again)) = (route.replica(), again)
+    {
+        tracing::warn!(
+            unreachable,
+            "a request failed on the read replica; running it again on the primary"
+        );
+        // Unreachable: stop using it until the watcher finds it fresh. A cancelled query
+        // (a conflict with recovery) says nothing about the next one.
+        if unreachable {
+            replica.mark_stale();
+        }
+        crate::db::replica::record_fallback();
+        fell_back = true;
+        let primary = Route::primary(state.services.db.clone());
+        response = state
+            .schema
+            .execute_batch(with_data(state, again, &caller, &ip, &primary, None))
+            .await;
+    }
+    route.record();
     metrics::histogram!("zouqin_graphql_seconds", "operation" => label.clone())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("zouqin_graphql_requests_total", "operation" => label).increment(1);
     let (status, body) = answer(media, &response);
-    if let (Some((key, pool)), Some(before), Some(read)) = (public, before, clock) {
+    if let (Some(key), Some(before), Some(read)) = (public, before, clock) {
         let clean = matches!(&response, BatchResponse::Single(r) if r.errors.is_empty());
         let kept = clean
+            && !fell_back
             && status == StatusCode::OK
             && !public_cache::read_clock(&read)
-            && public_cache::snapshot(pool).await.as_deref() == Some(&*before);
+            && public_cache::snapshot(route.reads()).await.as_deref() == Some(&*before);
         if kept {
             state.public_cache.store(key, body.clone(), before);
         }
@@ -423,15 +513,7 @@ fn operation_name(request: &mut async_graphql::Request) -> String {
 fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
     let operation_name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
-    let operations: Vec<_> = document.operations.iter().collect();
-    let chosen = match &operation_name {
-        Some(name) => operations
-            .into_iter()
-            .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))?,
-        None if operations.len() == 1 => operations.into_iter().next()?,
-        None => return None,
-    };
-    Some(chosen.1.node.ty)
+    graphql::routing::operation_of(document, operation_name.as_deref())
 }
 
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.
@@ -510,7 +592,9 @@ pub async fn graphql_ws(
                     let caller = caller_from(&state, auth.as_deref())
                         .await
                         .map_err(|err| async_graphql::Error::new(err.message()))?;
-                    Ok(request_data(&state, caller, ip, None))
+                    // Subscriptions read the primary, like mutations.
+                    let route = Route::primary(state.services.db.clone());
+                    Ok(request_data(&state, caller, ip, route, None))
                 })
                 .keepalive_timeout(Some(Duration::from_secs(60)))
                 .serve()

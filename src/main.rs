@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use zouqin::config::{self, Cli, Command, DbArgs};
 use zouqin::{app, db, demo, domain};
 
@@ -82,6 +82,13 @@ fn operator_password() -> Result<String, String> {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve(args) => {
+            // A read URL that cannot be a standby of DATABASE_URL is a usage error (exit 2),
+            // found before anything is opened.
+            if let Err(message) = args.settings.replica.check(&args.db.database_url) {
+                Cli::command()
+                    .error(clap::error::ErrorKind::ArgumentConflict, message)
+                    .exit();
+            }
             let mut settings = args.settings.clone();
             settings.read_environment()?;
             let database = open(&args.db).await?;

@@ -120,14 +120,17 @@ impl PublicCache {
     }
 }
 
-/// The database's current snapshot (which transactions are committed), or `None` when it
-/// cannot be read (the request then runs without the cache).
-pub async fn snapshot(pool: &sea_orm::sqlx::PgPool) -> Option<Arc<str>> {
-    sea_orm::sqlx::query_scalar::<_, String>("SELECT pg_current_snapshot()::text")
-        .fetch_one(pool)
-        .await
-        .ok()
-        .map(Arc::from)
+/// The current snapshot (which transactions are committed) of the PostgreSQL server behind
+/// `conn` — on a hot standby, of what it has replayed — or `None` when it cannot be read
+/// (the request then runs without the cache).
+pub async fn snapshot(conn: &sea_orm::DatabaseConnection) -> Option<Arc<str>> {
+    use sea_orm::ConnectionTrait;
+    let statement = sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_current_snapshot()::text AS snapshot",
+    );
+    let row = conn.query_one_raw(statement).await.ok()??;
+    row.try_get::<String>("", "snapshot").ok().map(Arc::from)
 }
 
 /// A flag a request's work sets when it reads the clock.

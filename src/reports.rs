@@ -14,7 +14,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use sea_orm::DatabaseConnection;
+
 use crate::app::AppState;
+use crate::db::replica::Route;
 use crate::domain::exchange_report::{self, Period};
 use crate::domain::{catalog, now};
 use crate::error::AppError;
@@ -81,13 +84,33 @@ pub async fn exchange_csv(
         Ok(period) => period,
         Err(err) => return refusal(&err),
     };
-    let db = &state.services.db;
-    let rows = match exchange_report::report(db, &caller, period, now()).await {
-        Ok(rows) => rows,
-        Err(err) => return refusal(&err),
+    let route = Route::new(
+        state.services.db.clone(),
+        state.services.replica.clone(),
+        false,
+    );
+    let caller = &caller;
+    let read = |db: DatabaseConnection| async move {
+        let rows = exchange_report::report(&db, caller, period, now()).await?;
+        let centers = catalog::centers(&db).await?;
+        Ok::<_, AppError>((rows, centers))
     };
-    let centers = match catalog::centers(db).await {
-        Ok(centers) => centers,
+    // A report: the replica only when it has every write committed before this request
+    // (`crate::db::replica`); a standby that fails it hands the request to the primary.
+    let mut result = read(route.report_reads().await.clone()).await;
+    if route.used_replica()
+        && let Err(err @ (AppError::Unavailable(_) | AppError::Internal(_))) = &result
+        && let Some(replica) = route.replica()
+    {
+        if matches!(err, AppError::Unavailable(_)) {
+            replica.mark_stale();
+        }
+        crate::db::replica::record_fallback();
+        result = read(state.services.db.clone()).await;
+    }
+    route.record();
+    let (rows, centers) = match result {
+        Ok(found) => found,
         Err(err) => return refusal(&err),
     };
     let filename = match period.quarter {

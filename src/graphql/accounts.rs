@@ -1,5 +1,6 @@
 //! Accounts: `me`, registration, login, token refresh, logout, staff creation.
 
+use super::reads;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::types::{Account, AuthPayload, Role};
@@ -54,7 +55,7 @@ impl AccountQuery {
         let Some(id) = caller(ctx).account_id() else {
             return Ok(None);
         };
-        let account = accounts::find(&services(ctx)?.db, id).await?;
+        let account = accounts::find(reads(ctx)?, id).await?;
         match account {
             Some(account) if account.active => Ok(Some(Account::from(account))),
             _ => Err(AppError::Unauthenticated("the account no longer exists".to_owned()).into()),

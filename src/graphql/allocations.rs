@@ -1,5 +1,6 @@
 //! Seasonal allocations.
 
+use super::reads;
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::types::SeasonalAllocation;
@@ -42,8 +43,7 @@ impl AllocationQuery {
         center_id: Option<ID>,
     ) -> async_graphql::Result<Vec<SeasonalAllocation>> {
         let center = center_id.map(|id| decode(Kind::Center, &id)).transpose()?;
-        let rows =
-            allocations::list(&services(ctx)?.db, caller(ctx), year, quarter, center).await?;
+        let rows = allocations::list(reads(ctx)?, caller(ctx), year, quarter, center).await?;
         Ok(rows.into_iter().map(SeasonalAllocation).collect())
     }
 }

@@ -1,5 +1,6 @@
 //! Booking, tickets and check-in.
 
+use super::reads;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::Duration;
 
@@ -43,7 +44,7 @@ impl BookingQuery {
             .map(|c| parse_id_cursor("B", "after", c))
             .transpose()?;
         let (rows, has_next, total) =
-            booking::page(&services(ctx)?.db, Some(account), None, after_id, first).await?;
+            booking::page(reads(ctx)?, Some(account), None, after_id, first).await?;
         Ok(id_connection(
             "B",
             rows,
@@ -59,7 +60,7 @@ impl BookingQuery {
     async fn booking(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Booking>> {
         let id = decode(Kind::Booking, &id)?;
         Ok(Some(Booking(
-            booking::visible(&services(ctx)?.db, caller(ctx), id).await?,
+            booking::visible(reads(ctx)?, caller(ctx), id).await?,
         )))
     }
 
@@ -72,7 +73,7 @@ impl BookingQuery {
         after: Option<String>,
     ) -> async_graphql::Result<BookingConnection> {
         let id = decode(Kind::Performance, &performance_id)?;
-        let db = &services(ctx)?.db;
+        let db = reads(ctx)?;
         booking::for_performance(db, caller(ctx), id).await?;
         let first = page_size("first", first)?;
         let after_id = after
@@ -97,7 +98,7 @@ impl BookingQuery {
         ctx: &Context<'_>,
         code: String,
     ) -> async_graphql::Result<Option<Ticket>> {
-        let (ticket, _) = checkin::find_for_staff(&services(ctx)?.db, caller(ctx), &code).await?;
+        let (ticket, _) = checkin::find_for_staff(reads(ctx)?, caller(ctx), &code).await?;
         Ok(Some(Ticket(ticket)))
     }
 }

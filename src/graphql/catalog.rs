@@ -1,5 +1,6 @@
 //! Public reading: centers, venues, performances, and `node(id:)`.
 
+use super::reads;
 use async_graphql::{Context, ID, InputObject, Object};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,7 +9,7 @@ use entity::{center, seasonal_allocation};
 use sea_orm::EntityTrait;
 
 use super::types::*;
-use super::{caller, page_size, services};
+use super::{caller, page_size};
 use crate::domain::catalog::{self, Page, PerformanceFilter as Filter, Position};
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, decode, decode_any};
@@ -189,15 +190,8 @@ pub async fn performance_page(
         .field("node")
         .field("venue")
         .exists();
-    let mut result = catalog::performances(
-        &services(ctx)?.db,
-        caller(ctx),
-        &filter,
-        page,
-        count,
-        places,
-    )
-    .await?;
+    let mut result =
+        catalog::performances(reads(ctx)?, caller(ctx), &filter, page, count, places).await?;
     prefetch(ctx, &result.items, std::mem::take(&mut result.places)).await?;
     let mut connection = PerformanceConnection::with_additional_fields(
         result.has_previous,
@@ -227,7 +221,7 @@ impl CatalogQuery {
         let Some((kind, row)) = decode_any(&id) else {
             return Err(AppError::NotFound("node").into());
         };
-        let db = &services(ctx)?.db;
+        let db = reads(ctx)?;
         let caller = caller(ctx);
         let node = match kind {
             Kind::Center => center::Entity::find_by_id(row)
@@ -279,7 +273,7 @@ impl CatalogQuery {
 
     /// The cultural centers.
     async fn centers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Center>> {
-        Ok(catalog::centers(&services(ctx)?.db)
+        Ok(catalog::centers(reads(ctx)?)
             .await?
             .into_iter()
             .map(Center)
@@ -290,7 +284,7 @@ impl CatalogQuery {
     async fn center(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Center>> {
         let id = decode(Kind::Center, &id)?;
         let found = center::Entity::find_by_id(id)
-            .one(&services(ctx)?.db)
+            .one(reads(ctx)?)
             .await
             .map_err(AppError::from)?;
         Ok(Some(Center(found.ok_or(AppError::NotFound("center"))?)))
@@ -299,7 +293,7 @@ impl CatalogQuery {
     /// A venue by id.
     async fn venue(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Venue>> {
         let id = decode(Kind::Venue, &id)?;
-        let venue = crate::domain::venues::find(&services(ctx)?.db, id).await?;
+        let venue = crate::domain::venues::find(reads(ctx)?, id).await?;
         Ok(Some(Venue(venue.ok_or(AppError::NotFound("venue"))?)))
     }
 
@@ -317,8 +311,7 @@ impl CatalogQuery {
             .as_deref()
             .map(|c| parse_id_cursor("V", "after", c))
             .transpose()?;
-        let (rows, has_next, total) =
-            catalog::venues(&services(ctx)?.db, center, after_id, first).await?;
+        let (rows, has_next, total) = catalog::venues(reads(ctx)?, center, after_id, first).await?;
         Ok(id_connection(
             "V",
             rows,
@@ -337,7 +330,7 @@ impl CatalogQuery {
         id: ID,
     ) -> async_graphql::Result<Option<Performance>> {
         let id = decode(Kind::Performance, &id)?;
-        let perf = catalog::performance(&services(ctx)?.db, caller(ctx), id).await?;
+        let perf = catalog::performance(reads(ctx)?, caller(ctx), id).await?;
         Ok(Some(Performance(
             perf.ok_or(AppError::NotFound("performance"))?,
         )))

@@ -1,6 +1,7 @@
 //! The exchange ledger: `excuseNoShow`, an account's no-show standing, and the quarterly
 //! `exchangeReport`.
 
+use super::report_reads;
 use async_graphql::{Context, ID, Object};
 use entity::{account, no_show};
 
@@ -64,7 +65,7 @@ impl LedgerQuery {
         let caller = caller(ctx);
         caller.staff(entity::enums::Role::Usher)?;
         let period = Period::new(year, quarter)?;
-        let rows = exchange_report::report(&services(ctx)?.db, caller, period, now()).await?;
+        let rows = exchange_report::report(report_reads(ctx).await?, caller, period, now()).await?;
         exchange_report::check_size(&rows)?;
         Ok(rows.into_iter().map(ExchangeReport).collect())
     }

@@ -7,6 +7,7 @@ use async_graphql::dataloader::Loader;
 use entity::{account, center, production, seat, venue};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
+use crate::db::replica::Route;
 use crate::domain::{no_shows, shares};
 
 /// A load failure (cloneable, as DataLoader requires); remembers whether the database was
@@ -46,15 +47,21 @@ impl From<LoadError> for crate::error::AppError {
     }
 }
 
-/// Loads rows by id for one request.
+/// Loads rows by id for one request, from the database the request reads
+/// ([`Route::reads`]: the replica for an anonymous query, the primary once the request
+/// turns out to be a mutation).
 pub struct DbLoader {
-    db: DatabaseConnection,
+    route: Route,
 }
 
 impl DbLoader {
-    /// A loader over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// A loader reading along `route`.
+    pub fn new(route: Route) -> Self {
+        Self { route }
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        self.route.reads()
     }
 }
 
@@ -84,7 +91,7 @@ impl Loader<CenterId> for DbLoader {
     async fn load(&self, keys: &[CenterId]) -> Result<HashMap<CenterId, Self::Value>, Self::Error> {
         let rows = center::Entity::find()
             .filter(center::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows.into_iter().map(|r| (CenterId(r.id), r)).collect())
     }
@@ -100,7 +107,7 @@ impl Loader<ProductionId> for DbLoader {
     ) -> Result<HashMap<ProductionId, Self::Value>, Self::Error> {
         let rows = production::Entity::find()
             .filter(production::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows.into_iter().map(|r| (ProductionId(r.id), r)).collect())
     }
@@ -113,7 +120,7 @@ impl Loader<VenueId> for DbLoader {
     async fn load(&self, keys: &[VenueId]) -> Result<HashMap<VenueId, Self::Value>, Self::Error> {
         let rows = venue::Entity::find()
             .filter(venue::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows.into_iter().map(|r| (VenueId(r.id), r)).collect())
     }
@@ -129,7 +136,7 @@ impl Loader<AccountId> for DbLoader {
     ) -> Result<HashMap<AccountId, Self::Value>, Self::Error> {
         let rows = account::Entity::find()
             .filter(account::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows.into_iter().map(|r| (AccountId(r.id), r)).collect())
     }
@@ -142,7 +149,7 @@ impl Loader<SeatId> for DbLoader {
     async fn load(&self, keys: &[SeatId]) -> Result<HashMap<SeatId, Self::Value>, Self::Error> {
         let rows = seat::Entity::find()
             .filter(seat::Column::Id.is_in(keys.iter().map(|k| k.0)))
-            .all(&self.db)
+            .all(self.db())
             .await?;
         Ok(rows.into_iter().map(|r| (SeatId(r.id), r)).collect())
     }
@@ -154,7 +161,7 @@ impl Loader<PoolsOf> for DbLoader {
 
     async fn load(&self, keys: &[PoolsOf]) -> Result<HashMap<PoolsOf, Self::Value>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let pools = shares::counts(&self.db, &ids).await?;
+        let pools = shares::counts(self.db(), &ids).await?;
         Ok(pools
             .into_iter()
             .map(|(id, pools)| (PoolsOf(id), pools))
@@ -191,7 +198,7 @@ impl Loader<NoShowStanding> for DbLoader {
                 .map(|k| k.account_id)
                 .collect();
             let window = chrono::Duration::days(i64::from(window_days));
-            for (account_id, standing) in no_shows::standings(&self.db, &ids, window, now).await? {
+            for (account_id, standing) in no_shows::standings(self.db(), &ids, window, now).await? {
                 out.insert(
                     NoShowStanding {
                         account_id,
@@ -215,7 +222,7 @@ impl Loader<NoShowOf> for DbLoader {
 
     async fn load(&self, keys: &[NoShowOf]) -> Result<HashMap<NoShowOf, Self::Value>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        Ok(no_shows::of_bookings(&self.db, &ids)
+        Ok(no_shows::of_bookings(self.db(), &ids)
             .await?
             .into_iter()
             .map(|(id, n)| (NoShowOf(id), n))

@@ -12,6 +12,7 @@ pub mod loaders;
 pub mod notifications;
 pub mod operations;
 pub mod productions;
+pub mod routing;
 pub mod scheduling;
 pub mod shares;
 pub mod subscription;
@@ -30,12 +31,15 @@ use crate::error::{AppError, AppResult};
 use crate::realtime::Realtime;
 
 pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
+pub use routing::{reads, report_reads};
 
 /// Everything a resolver may use, shared by all requests.
 #[derive(Clone)]
 pub struct Services {
-    /// The database.
+    /// The primary database: every write, and the reads [`routing`] keeps there.
     pub db: DatabaseConnection,
+    /// The streaming read replica, when `ZOUQIN_READ_DATABASE_URL` is set.
+    pub replica: Option<crate::db::replica::Replica>,
     /// Availability events.
     pub realtime: Realtime,
     /// Access-token keys.
@@ -99,7 +103,9 @@ pub fn build(services: Option<Services>) -> AppSchema {
         .limit_depth(MAX_DEPTH)
         .limit_recursive_depth(limits::MAX_NESTING)
         .limit_directives(10)
-        .extension(extensions::ErrorCodes::new(model));
+        .extension(extensions::ErrorCodes::new(model))
+        // After `ErrorCodes`, which parses the document that routing looks at.
+        .extension(routing::Routing);
     if !introspection {
         builder = builder.disable_introspection();
     }
@@ -117,26 +123,27 @@ pub fn sdl() -> String {
 /// The request's DataLoader, caching what it loaded for the rest of the request.
 pub type RequestLoader = DataLoader<loaders::DbLoader, async_graphql::dataloader::HashMapCache>;
 
-/// Per-request data: who is calling and from where, plus the request's DataLoader.
+/// Per-request data: who is calling and from where, the request's route (which database
+/// it reads) and its DataLoader, which reads along that route.
 pub fn request_data(
-    services: &Services,
     caller: Caller,
     origin: Origin,
+    route: routing::Route,
     clock: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-) -> (Caller, Origin, RequestLoader) {
+) -> (Caller, Origin, routing::Route, RequestLoader) {
     // A per-request cache: a row loaded once (or prefetched for a whole page) is not loaded
     // again however the resolvers' loads happen to fall into batches. Its batches run as
     // tasks of their own, which watch the request's clock flag too (see
     // `crate::public_cache`).
     let loader = DataLoader::with_cache(
-        loaders::DbLoader::new(services.db.clone()),
+        loaders::DbLoader::new(route.clone()),
         move |batch| match &clock {
             Some(read) => tokio::spawn(crate::domain::watching_clock(read.clone(), batch)),
             None => tokio::spawn(batch),
         },
         async_graphql::dataloader::HashMapCache::default(),
     );
-    (caller, origin, loader)
+    (caller, origin, route, loader)
 }
 
 /// The shared services.

@@ -2,6 +2,7 @@
 //! stream. Every rule (and the delivery design) is in `domain::notifications`; these
 //! resolvers only parse, call and convert.
 
+use super::reads;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ID, Object};
 use entity::notification;
@@ -67,7 +68,7 @@ impl Notification {
         let Some(id) = self.0.performance_id else {
             return Ok(None);
         };
-        Ok(catalog::performance(&services(ctx)?.db, caller(ctx), id)
+        Ok(catalog::performance(reads(ctx)?, caller(ctx), id)
             .await?
             .map(Performance))
     }
@@ -76,7 +77,7 @@ impl Notification {
         let Some(id) = self.0.production_id else {
             return Ok(None);
         };
-        match productions::visible(&services(ctx)?.db, caller(ctx), id).await {
+        match productions::visible(reads(ctx)?, caller(ctx), id).await {
             Ok(model) => Ok(Some(Production(model))),
             Err(AppError::NotFound(_)) => Ok(None),
             Err(other) => Err(other.into()),
@@ -90,7 +91,7 @@ impl Notification {
         let Some(id) = self.0.waitlist_entry_id else {
             return Ok(None);
         };
-        match crate::domain::waitlist::visible(&services(ctx)?.db, caller(ctx), id).await {
+        match crate::domain::waitlist::visible(reads(ctx)?, caller(ctx), id).await {
             Ok(model) => Ok(Some(super::waitlist::WaitlistEntry(model))),
             Err(AppError::NotFound(_)) => Ok(None),
             Err(other) => Err(other.into()),
@@ -119,7 +120,7 @@ impl NotificationQuery {
             .transpose()?;
         let count = ctx.look_ahead().field("totalCount").exists();
         let (rows, has_next, total) = notifications::page(
-            &services(ctx)?.db,
+            reads(ctx)?,
             caller(ctx),
             unread_only.unwrap_or(false),
             before_id,

@@ -2,6 +2,7 @@
 //! password changes and resets, and profiles. Every rule is in `domain::administration`
 //! and `domain::audit`; these resolvers only parse, call and convert.
 
+use super::{reads, report_reads};
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object};
 use entity::audit_entry;
@@ -120,7 +121,7 @@ impl OperationsQuery {
             .transpose()?;
         let count = ctx.look_ahead().field("totalCount").exists();
         let (rows, has_next, total) = audit::page(
-            &services(ctx)?.db,
+            report_reads(ctx).await?,
             caller(ctx),
             action.as_deref(),
             after_id,
@@ -155,7 +156,7 @@ impl OperationsQuery {
             .transpose()?;
         let count = ctx.look_ahead().field("totalCount").exists();
         let (rows, has_next, total) = administration::center_accounts(
-            &services(ctx)?.db,
+            reads(ctx)?,
             caller(ctx),
             role.map(Into::into),
             after_id,

@@ -1,6 +1,7 @@
 //! Productions: reading them, `createProduction`, following. Every rule is in
 //! `domain::productions`; these resolvers only parse, call and convert.
 
+use super::reads;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, ID, InputObject, Object};
 use entity::production;
@@ -56,12 +57,12 @@ impl Production {
     }
     /// How many residents follow it.
     async fn followers(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        let count = productions::followers(&services(ctx)?.db, self.0.id).await?;
+        let count = productions::followers(reads(ctx)?, self.0.id).await?;
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
     /// Whether the caller follows it (false for anyone but a resident).
     async fn viewer_follows(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        Ok(productions::follows(&services(ctx)?.db, caller(ctx), self.0.id).await?)
+        Ok(productions::follows(reads(ctx)?, caller(ctx), self.0.id).await?)
     }
     /// When it was created.
     async fn created_at(&self) -> GqlDateTime {
@@ -103,7 +104,7 @@ impl ProductionQuery {
     ) -> async_graphql::Result<Option<Production>> {
         let id = decode(Kind::Production, &id)?;
         Ok(Some(Production(
-            productions::visible(&services(ctx)?.db, caller(ctx), id).await?,
+            productions::visible(reads(ctx)?, caller(ctx), id).await?,
         )))
     }
 
@@ -129,15 +130,8 @@ impl ProductionQuery {
             .map(|c| parse_id_cursor("PR", "after", c))
             .transpose()?;
         let count = ctx.look_ahead().field("totalCount").exists();
-        let (rows, has_next, total) = productions::page(
-            &services(ctx)?.db,
-            caller(ctx),
-            &filter,
-            after_id,
-            first,
-            count,
-        )
-        .await?;
+        let (rows, has_next, total) =
+            productions::page(reads(ctx)?, caller(ctx), &filter, after_id, first, count).await?;
         Ok(id_connection(
             "PR",
             rows,

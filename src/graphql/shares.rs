@@ -1,11 +1,12 @@
 //! Seat shares as the API shows them: `SeatShare`, and the per-viewer count of what the
 //! caller could book (the rules are in [`crate::domain::shares`]).
 
+use super::reads;
 use async_graphql::{Context, Object};
 
 use super::loaders::PoolsOf;
 use super::types::{Center, load_center};
-use super::{caller, loader, services};
+use super::{caller, loader};
 use crate::domain::shares::{self, PoolCount, Pools};
 use crate::error::AppError;
 
@@ -56,12 +57,8 @@ pub(super) async fn available_to_viewer(
     perf: &entity::performance::Model,
 ) -> async_graphql::Result<i32> {
     let pools = pools(ctx, perf.id).await?;
-    Ok(shares::available_to_viewer(
-        &services(ctx)?.db,
-        caller(ctx),
-        perf,
-        &pools,
-        crate::domain::now(),
+    Ok(
+        shares::available_to_viewer(reads(ctx)?, caller(ctx), perf, &pools, crate::domain::now())
+            .await?,
     )
-    .await?)
 }

@@ -1,6 +1,7 @@
 //! Output types. API types are not entities: each wraps a row and resolves the API's shape,
 //! loading related rows through the request's DataLoader.
 
+use super::reads;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{
     Context, Enum, ID, InputValueResult, Interface, Object, Scalar, ScalarType, SimpleObject, Value,
@@ -11,7 +12,7 @@ use entity::{account, booking, center, performance, seasonal_allocation, seat, t
 
 use super::loaders::{AccountId, CenterId, SeatId, VenueId};
 use super::shares::SeatShare;
-use super::{caller, loader, services};
+use super::{caller, loader};
 use crate::domain::season::{Season as DomainSeason, shanghai};
 use crate::domain::{accounts, catalog};
 use crate::error::{AppError, AppResult};
@@ -213,7 +214,7 @@ impl Center {
     }
     /// Its venues, oldest first: at most 200 (`venues(centerId:)` pages through all).
     async fn venues(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Venue>> {
-        let db = &services(ctx)?.db;
+        let db = reads(ctx)?;
         let (venues, _, _) =
             catalog::venues(db, Some(self.0.id), None, catalog::MAX_CENTER_VENUES).await?;
         Ok(venues.into_iter().map(Venue).collect())
@@ -339,7 +340,7 @@ impl Venue {
     }
     /// Other centers that may host performances here (a venue both sides share).
     async fn shared_with(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Center>> {
-        let ids = crate::domain::venues::shared_with(&services(ctx)?.db, self.0.id).await?;
+        let ids = crate::domain::venues::shared_with(reads(ctx)?, self.0.id).await?;
         let mut centers = Vec::with_capacity(ids.len());
         for id in ids {
             centers.push(load_center(ctx, id).await?);
@@ -348,7 +349,7 @@ impl Venue {
     }
     /// The numbered seats, by section, row from the stage, and number (empty for general admission).
     async fn seats(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Seat>> {
-        let seats = crate::domain::venues::seats(&services(ctx)?.db, self.0.id).await?;
+        let seats = crate::domain::venues::seats(reads(ctx)?, self.0.id).await?;
         Ok(seats.into_iter().map(Seat).collect())
     }
 }
@@ -453,7 +454,7 @@ impl SeasonalAllocation {
             .filter(catalog::visible_to(caller(ctx)))
             .order_by_asc(performance::Column::StartsAt)
             .limit(crate::domain::allocations::MAX_SESSIONS_LISTED)
-            .all(&services(ctx)?.db)
+            .all(reads(ctx)?)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Performance).collect())
@@ -547,7 +548,7 @@ impl Performance {
         let Some(id) = self.0.allocation_id else {
             return Ok(None);
         };
-        match crate::domain::allocations::visible(&services(ctx)?.db, caller(ctx), id).await {
+        match crate::domain::allocations::visible(reads(ctx)?, caller(ctx), id).await {
             Ok(model) => Ok(Some(SeasonalAllocation(model))),
             Err(AppError::NotFound(_)) => Ok(None),
             Err(other) => Err(other.into()),
@@ -592,7 +593,7 @@ impl Performance {
     }
     /// Every seat with its state (empty for general admission).
     async fn seat_map(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SeatAvailability>> {
-        let db = &services(ctx)?.db;
+        let db = reads(ctx)?;
         let seats = crate::domain::venues::seats(db, self.0.venue_id).await?;
         let unavailable: std::collections::HashMap<i64, bool> = match self.0.status {
             enums::PerformanceStatus::Published => {
@@ -631,7 +632,7 @@ impl Booking {
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
         use sea_orm::EntityTrait;
         let perf = performance::Entity::find_by_id(self.0.performance_id)
-            .one(&services(ctx)?.db)
+            .one(reads(ctx)?)
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::Internal("performance missing".to_owned()))?;
@@ -651,7 +652,7 @@ impl Booking {
         self.0.idempotency_key.as_deref()
     }
     async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
-        let db = &services(ctx)?.db;
+        let db = reads(ctx)?;
         let mut grouped = crate::domain::booking::tickets_of(db, &[self.0.id]).await?;
         Ok(grouped
             .remove(&self.0.id)
@@ -728,7 +729,7 @@ impl Ticket {
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
         use sea_orm::EntityTrait;
         let perf = performance::Entity::find_by_id(self.0.performance_id)
-            .one(&services(ctx)?.db)
+            .one(reads(ctx)?)
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::Internal("performance missing".to_owned()))?;

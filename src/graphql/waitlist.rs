@@ -1,5 +1,6 @@
 //! The waiting list as the API shows it (the rules are in [`crate::domain::waitlist`]).
 
+use super::reads;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use entity::enums;
@@ -59,7 +60,7 @@ impl WaitlistEntry {
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
         use sea_orm::EntityTrait;
         let perf = entity::performance::Entity::find_by_id(self.0.performance_id)
-            .one(&services(ctx)?.db)
+            .one(reads(ctx)?)
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::Internal("performance missing".to_owned()))?;
@@ -68,7 +69,7 @@ impl WaitlistEntry {
     async fn holder(&self, ctx: &Context<'_>) -> async_graphql::Result<Account> {
         use sea_orm::EntityTrait;
         let account = entity::account::Entity::find_by_id(self.0.account_id)
-            .one(&services(ctx)?.db)
+            .one(reads(ctx)?)
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::Internal("account missing".to_owned()))?;
@@ -83,14 +84,14 @@ impl WaitlistEntry {
     }
     /// 1-based among the performance's WAITING entries; null otherwise.
     async fn position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
-        Ok(waitlist::position(&services(ctx)?.db, &self.0).await?)
+        Ok(waitlist::position(reads(ctx)?, &self.0).await?)
     }
     /// The seats held for an open offer (empty otherwise, and for general admission).
     async fn offered_seats(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Seat>> {
         if self.0.status != enums::WaitlistStatus::Offered {
             return Ok(Vec::new());
         }
-        Ok(waitlist::offered_seats(&services(ctx)?.db, self.0.id)
+        Ok(waitlist::offered_seats(reads(ctx)?, self.0.id)
             .await?
             .into_iter()
             .map(Seat)
@@ -110,7 +111,7 @@ impl WaitlistEntry {
             return Ok(None);
         };
         Ok(entity::booking::Entity::find_by_id(id)
-            .one(&services(ctx)?.db)
+            .one(reads(ctx)?)
             .await
             .map_err(AppError::from)?
             .map(Booking))
@@ -161,7 +162,7 @@ impl WaitlistQuery {
             .map(|c| parse_id_cursor("W", "after", c))
             .transpose()?;
         let (rows, has_next, total) =
-            waitlist::page(&services(ctx)?.db, Some(account), None, after_id, first).await?;
+            waitlist::page(reads(ctx)?, Some(account), None, after_id, first).await?;
         Ok(connection(rows, after_id.is_some(), has_next, total))
     }
 
@@ -174,7 +175,7 @@ impl WaitlistQuery {
         after: Option<String>,
     ) -> async_graphql::Result<WaitlistEntryConnection> {
         let id = decode(Kind::Performance, &performance_id)?;
-        let db = &services(ctx)?.db;
+        let db = reads(ctx)?;
         waitlist::for_performance(db, caller(ctx), id).await?;
         let first = page_size("first", first)?;
         let after_id = after
@@ -249,13 +250,11 @@ impl WaitlistMutation {
 
 /// `Performance.waitlistLength`.
 pub(super) async fn length(ctx: &Context<'_>, performance_id: i64) -> async_graphql::Result<i32> {
-    Ok(
-        waitlist::waiting_counts(&services(ctx)?.db, &[performance_id])
-            .await?
-            .get(&performance_id)
-            .copied()
-            .unwrap_or(0) as i32,
-    )
+    Ok(waitlist::waiting_counts(reads(ctx)?, &[performance_id])
+        .await?
+        .get(&performance_id)
+        .copied()
+        .unwrap_or(0) as i32)
 }
 
 /// `Performance.viewerWaitlistEntry`.
@@ -264,7 +263,7 @@ pub(super) async fn viewer_entry(
     performance_id: i64,
 ) -> async_graphql::Result<Option<WaitlistEntry>> {
     Ok(
-        waitlist::live_entry(&services(ctx)?.db, caller(ctx), performance_id)
+        waitlist::live_entry(reads(ctx)?, caller(ctx), performance_id)
             .await?
             .map(WaitlistEntry),
     )

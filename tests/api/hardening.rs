@@ -291,7 +291,9 @@ async fn shutdown_completes_open_subscriptions_and_stops_the_server() {
 
 /// Runs a `zouqin serve` that is expected to stop by itself; returns its exit code and
 /// standard error.
-async fn serve_that_stops(mut command: tokio::process::Command) -> (Option<i32>, String) {
+pub(crate) async fn serve_that_stops(
+    mut command: tokio::process::Command,
+) -> (Option<i32>, String) {
     command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());

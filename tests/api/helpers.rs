@@ -369,6 +369,12 @@ impl TestApp {
         if let Some(state) = &self.state {
             return state.services.realtime.subscribers();
         }
+        self.metric("zouqin_subscriptions").await as usize
+    }
+
+    /// A series' value in the instance's `/metrics` (`name` or `name{label="value"}`), 0 when
+    /// it is not there (yet).
+    pub async fn metric(&self, series: &str) -> f64 {
         let text = self
             .client
             .get(self.url("/metrics"))
@@ -379,9 +385,9 @@ impl TestApp {
             .await
             .expect("metrics text");
         text.lines()
-            .find_map(|line| line.strip_prefix("zouqin_subscriptions "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(0, |v| v as usize)
+            .find_map(|line| line.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// The in-process instance's state (for tests about one instance).

@@ -276,19 +276,7 @@ async fn streams(app: &TestApp) -> usize {
     if app.process.is_none() {
         return app.state().services.realtime.notification_streams();
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("zouqin_notification_streams "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as usize)
+    app.metric("zouqin_notification_streams").await as usize
 }
 
 impl Subscriber {

@@ -1,5 +1,8 @@
 //! Connecting to SQLite or PostgreSQL, migrating safely with several replicas, and running
-//! write transactions that retry when the database asks for it.
+//! write transactions that retry when the database asks for it. [`replica`] is the
+//! optional streaming read replica and the rule for which reads go there.
+
+pub mod replica;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,6 +39,27 @@ impl Database {
 const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
 /// How long a connection waits for SQLite's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The settings of every PostgreSQL pool (the primary's and a read replica's).
+///
+/// sqlx already pings every connection when it goes back to the pool; pinging it again
+/// before each use cost a second round trip per statement (a browse page ran 12 round
+/// trips for 4 statements). Only a connection that sat idle long enough for the server to
+/// have gone away since is checked before use.
+pub fn pg_pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > IDLE_CHECK_AFTER {
+                    sea_orm::sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Opens a pool for `url` (SQLite in WAL mode with a busy timeout, or PostgreSQL).
 /// `acquire_timeout` bounds how long anything waits for a connection, including the time
 /// spent trying to open one: while the database is away, a request fails with
@@ -46,24 +70,9 @@ pub async fn connect(
     acquire_timeout: Duration,
 ) -> Result<Database, DbErr> {
     let sqlx_err = |e: sea_orm::sqlx::Error| DbErr::Conn(RuntimeErr::Internal(e.to_string()));
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+    if crate::config::is_postgres_url(url) {
         let options = PgConnectOptions::from_str(url).map_err(sqlx_err)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            // sqlx already pings every connection when it goes back to the pool; pinging it
-            // again on the way out cost a second round trip per statement (a browse page
-            // ran 12 round trips for 4 statements). Only a connection that sat idle long
-            // enough for the server to have gone away since is checked before use.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > IDLE_CHECK_AFTER {
-                        sea_orm::sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
+        let pool = pg_pool_options(max_connections, acquire_timeout)
             .connect_with(options)
             .await
             .map_err(sqlx_err)?;
