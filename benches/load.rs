@@ -46,6 +46,8 @@ const LOGIN_MUTATION: &str =
 mod big;
 #[path = "load/cancellations.rs"]
 mod cancellations;
+#[path = "../tests/api/standby.rs"]
+mod standby;
 
 const BOOK_MUTATION: &str =
     "mutation($input: BookSeatsInput!) { bookSeats(input: $input) { id status seatsTogether } }";
@@ -1323,6 +1325,8 @@ struct BrowseResult {
     /// Anonymous again, on a server with the public answer cache off.
     uncached: Sample,
     uncached_cpu_ms_per_request: f64,
+    /// Anonymous, cache off, reads on a hot standby (or why that did not run).
+    replica: Result<Sample, String>,
 }
 
 async fn browse_scenario(
@@ -1337,13 +1341,7 @@ async fn browse_scenario(
     let cpu_before = server.cpu_ticks();
     let gen_before = proc_cpu_ticks(std::process::id()).unwrap_or(0);
     let pg_before = backend_ticks(&fx.pool, &fx.db_name).await;
-    let sample = closed_loop(
-        concurrency,
-        Duration::from_secs(settings.browse_secs),
-        Arc::new(AtomicBool::new(false)),
-        browse_request(&api),
-    )
-    .await;
+    let sample = anonymous_browse(&api, concurrency, settings).await;
     let pg_after = backend_ticks(&fx.pool, &fx.db_name).await;
     let cpu = server.cpu_ticks().saturating_sub(cpu_before);
     let gen_cpu = proc_cpu_ticks(std::process::id())
@@ -1371,15 +1369,10 @@ async fn browse_scenario(
     let uncached_api = Api::new(&uncached_server)?;
     warm_up(&uncached_api).await;
     let uncached_before = uncached_server.cpu_ticks();
-    let uncached = closed_loop(
-        concurrency,
-        Duration::from_secs(settings.browse_secs),
-        Arc::new(AtomicBool::new(false)),
-        browse_request(&uncached_api),
-    )
-    .await;
+    let uncached = anonymous_browse(&uncached_api, concurrency, settings).await;
     let uncached_cpu = uncached_server.cpu_ticks().saturating_sub(uncached_before);
     uncached_server.stop();
+    let replica = replica_browse(fx, concurrency, settings).await;
     let per = |ticks: u64| ticks as f64 * 1000.0 / clock_ticks_per_sec() / sample.ok.max(1) as f64;
     // The shared baseline, as it is, with zouqin's concurrency (capped by the free connections).
     let clients = concurrency.min(pg.free_connections().await?);
@@ -1405,7 +1398,74 @@ async fn browse_scenario(
             / clock_ticks_per_sec()
             / uncached.ok.max(1) as f64,
         uncached,
+        replica,
     })
+}
+
+/// The browse query, anonymous, `concurrency` clients for the browse phase's time.
+async fn anonymous_browse(api: &Api, concurrency: usize, settings: &Settings) -> Sample {
+    closed_loop(
+        concurrency,
+        Duration::from_secs(settings.browse_secs),
+        Arc::new(AtomicBool::new(false)),
+        browse_request(api),
+    )
+    .await
+}
+
+/// Anonymous browse, public cache off, on a server whose anonymous reads go to a hot
+/// standby of the bench's PostgreSQL (a base backup on this machine, another port): what the
+/// replica takes off the primary. Or why it could not run.
+async fn replica_browse(
+    fx: &Arc<Fixture>,
+    concurrency: usize,
+    settings: &Settings,
+) -> Result<Sample, String> {
+    let primary = format!("postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres");
+    let standby = tokio::task::spawn_blocking(move || standby::Standby::start_from(&primary))
+        .await
+        .map_err(|e| e.to_string())??;
+    let read_url = standby.url(&fx.db_name);
+    let server = Server::start_with(
+        fx,
+        "browse-replica",
+        "warn",
+        &[
+            ("ZOUQIN_PUBLIC_CACHE_MS", "0"),
+            ("ZOUQIN_READ_DATABASE_URL", read_url.as_str()),
+        ],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let api = Api::new(&server).map_err(|e| e.to_string())?;
+    // Wait until the server finds the standby fresh (it polls every 100 ms).
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if metrics
+            .lines()
+            .any(|l| l.trim() == "zouqin_replica_fresh 1")
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("the standby never became fresh".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    warm_up(&api).await;
+    let sample = anonymous_browse(&api, concurrency, settings).await;
+    server.stop();
+    drop(standby);
+    Ok(sample)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1422,7 +1482,12 @@ struct StormResult {
 }
 
 async fn storm_scenario(fx: &Arc<Fixture>, settings: &Settings) -> BoxResult<StormResult> {
-    let server = Server::start(fx, "storm", "warn").await?;
+    // The storm asks whether logins starve the requests that run beside them, so every
+    // request here executes: with the public answer cache on, idle browsing is served from
+    // memory and each login's commit turns hits back into executions, and the ratio would
+    // measure the cache's hit rate instead.
+    let server =
+        Server::start_with(fx, "storm", "warn", &[("ZOUQIN_PUBLIC_CACHE_MS", "0")]).await?;
     let api = Api::new(&server)?;
     warm_up(&api).await;
     let phase = Duration::from_secs(settings.storm_secs);
@@ -2372,6 +2437,22 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
             ),
             &b.uncached,
         );
+        match &b.replica {
+            Ok(replica) => row(
+                format!(
+                    "zouqin, anonymous, public cache off, reads on a hot standby (÷ cache off on the primary: {})",
+                    pct(replica.rate() / b.uncached.rate())
+                ),
+                replica,
+            ),
+            Err(why) => {
+                let _ = writeln!(
+                    s,
+                    "| zouqin with a hot standby | **not run**: {} | | | | | | |",
+                    cell(why)
+                );
+            }
+        }
         match &b.baseline {
             Ok(p) => {
                 let _ = writeln!(
@@ -2442,6 +2523,10 @@ fn render(m: &MachineReport, r: &Results, all: bool) -> Vec<(&'static str, Strin
     if let Some(st) = &r.storm {
         let mut s = String::new();
         let _ = writeln!(s, "### storm\n\n{}", stamp(m));
+        let _ = writeln!(
+            s,
+            "On a server with the public answer cache off (`ZOUQIN_PUBLIC_CACHE_MS=0`): every request executes, so the ratios measure whether logins starve the requests beside them.\n"
+        );
         let _ = writeln!(
             s,
             "| phase | query | clients | req/s | p50 ms | p95 ms | p99 ms | errors |"

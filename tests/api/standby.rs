@@ -392,20 +392,18 @@ impl Drop for Standby {
 
 #[cfg(test)]
 mod tests {
-    use super::host_port;
-
     #[test]
     fn the_primary_address_comes_from_its_url() {
         assert_eq!(
-            host_port("postgres://postgres@127.0.0.1:5432"),
+            super::host_port("postgres://postgres@127.0.0.1:5432"),
             ("127.0.0.1".to_owned(), 5432)
         );
         assert_eq!(
-            host_port("postgres://u:p@db.example:6543/zouqin"),
+            super::host_port("postgres://u:p@db.example:6543/zouqin"),
             ("db.example".to_owned(), 6543)
         );
         assert_eq!(
-            host_port("postgres://localhost"),
+            super::host_port("postgres://localhost"),
             ("localhost".to_owned(), 5432)
         );
     }
