@@ -330,7 +330,10 @@ async fn execute(
     // answers the query (the standby, when the route reads it).
     let query = match &mut batch {
         BatchRequest::Single(request) => {
-            matches!(operation_type(request), Some(OperationType::Query))
+            matches!(
+                graphql::routing::operation_type(request),
+                Some(OperationType::Query)
+            )
         }
         BatchRequest::Batch(_) => false,
     };
@@ -510,12 +513,6 @@ fn operation_name(request: &mut async_graphql::Request) -> String {
         .unwrap_or_default()
 }
 
-fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
-    let operation_name = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    graphql::routing::operation_of(document, operation_name.as_deref())
-}
-
 /// `GET /graphql`: GraphiQL for browsers, queries (never mutations) for everyone else.
 pub async fn graphql_get(
     State(state): State<AppState>,
@@ -555,7 +552,10 @@ pub async fn graphql_get(
             "BAD_REQUEST",
         );
     }
-    if matches!(operation_type(&mut request), Some(OperationType::Mutation)) {
+    if matches!(
+        graphql::routing::operation_type(&mut request),
+        Some(OperationType::Mutation)
+    ) {
         let mut response = error_body(
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",

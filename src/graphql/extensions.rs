@@ -92,10 +92,14 @@ impl Extension for ErrorCodesExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let doc = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| coded(ServerError::from(e), "GRAPHQL_PARSE_FAILED"))?;
-        self.refuse_over_limits(&doc, &request.variables)?;
-        request.set_parsed_query(doc);
+        // The HTTP layer has usually parsed the document already (for the operation's name
+        // and type); `parsed_query` reuses that parse and parses only when it has not.
+        let variables = std::mem::take(&mut request.variables);
+        let doc = request
+            .parsed_query()
+            .map_err(|e| coded(e, "GRAPHQL_PARSE_FAILED"))?;
+        self.refuse_over_limits(doc, &variables)?;
+        request.variables = variables;
         next.run(ctx, request).await
     }
 

@@ -63,7 +63,7 @@ pub fn operation_of(document: &ExecutableDocument, name: Option<&str>) -> Option
 }
 
 /// The operation `request` runs, from its already parsed document.
-fn operation_type(request: &mut Request) -> Option<OperationType> {
+pub fn operation_type(request: &mut Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
     operation_of(document, name.as_deref())
