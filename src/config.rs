@@ -48,7 +48,7 @@ pub enum Command {
     ExportSchema,
     /// Fill an empty PostgreSQL database with a synthetic load (scale 1.0: 5 M residents,
     /// 4,000 venues, 200,000 performances over five years, about 10 M tickets) by set-based
-    /// SQL, then ANALYZE it. Every account gets the password from ZOUQIN_PASSWORD or, when
+    /// SQL, then VACUUM (ANALYZE) it. Every account gets the password from ZOUQIN_PASSWORD or, when
     /// unset, the first line of standard input.
     Generate(GenerateArgs),
 }

@@ -19,6 +19,9 @@ pub struct Model {
     pub checked_in_by: Option<i64>,
     /// The pool the seat was sold from: a home center's share, or 0 for the open pool.
     pub pool_center_id: i64,
+    /// The holder's home center when the ticket was issued (none for a resident without
+    /// one): what the exchange report's `byHomeCenter` counts.
+    pub home_center_id: Option<i64>,
 }
 
 /// No relations are declared: the domain layer joins explicitly where it needs to.

@@ -21,6 +21,7 @@ mod m20261129_000011_create_notifications;
 mod m20261130_000002_create_seat_pools;
 mod m20261130_000003_index_performance_lists;
 mod m20261130_000004_create_waitlist;
+mod m20261130_000005_ticket_home_center;
 
 /// Lists every migration in the order it runs.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_create_seat_pools::Migration),
             Box::new(m20261130_000003_index_performance_lists::Migration),
             Box::new(m20261130_000004_create_waitlist::Migration),
+            Box::new(m20261130_000005_ticket_home_center::Migration),
         ]
     }
 }

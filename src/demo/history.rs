@@ -732,6 +732,14 @@ async fn book_history(
         .await?;
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
+            "UPDATE ticket SET home_center_id = (SELECT a.home_center_id FROM booking b \
+                 JOIN account a ON a.id = b.account_id WHERE b.id = ticket.booking_id) \
+             WHERE performance_id = $1",
+            [perf_id.into()],
+        ))
+        .await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
             "UPDATE inventory SET booking_id = (SELECT t.booking_id FROM ticket t \
                  WHERE t.inventory_id = inventory.id AND t.status <> 'CANCELLED') \
              WHERE performance_id = $1",

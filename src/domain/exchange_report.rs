@@ -7,8 +7,9 @@
 //!
 //! 1. the sessions of the period by quarter and pair (`performance_exchange_idx`), with the
 //!    pair's ACCEPTED allocation of that quarter joined in;
-//! 2. their live tickets by quarter, pair, holder's home center and status
-//!    (`ticket_performance_status_idx`, then the booking and the account by primary key).
+//! 2. their live tickets by quarter, pair and holder's home center: an index-only walk of
+//!    each session's range of `ticket_performance_home_idx` (performance, status, home
+//!    center), with no row of `booking` or `account` read.
 //!
 //! What the figures mean, so they reconcile with `performanceBookings` and ticket states:
 //! - a session belongs to the quarter of the local (Asia/Shanghai) date of its start;
@@ -21,7 +22,10 @@
 //!   tickets of the CONFIRMED bookings `performanceBookings` lists;
 //! - `attendances` = CHECKED_IN tickets; `noShows` = NO_SHOW tickets (seats left empty;
 //!   an excuse takes a no-show off the resident's record, not off the report);
-//! - `byHomeCenter`: `ticketsSold` and `attendances` split by the holder's home center.
+//! - `byHomeCenter`: `ticketsSold` and `attendances` split by the holder's home center when
+//!   the ticket was issued (`ticket.home_center_id`, the center whose share the booking was
+//!   counted against too): a resident who moves later does not carry past attendances to the
+//!   new center, so a closed quarter's figures never change.
 //!
 //! Staff see the rows of the pairs their own center is part of; nobody else sees any.
 
@@ -44,6 +48,17 @@ use crate::error::{AppError, AppResult};
 /// year above that is refused with `BAD_USER_INPUT` on `quarter` (ask quarter by quarter).
 /// It bounds what the list may cost a request.
 pub const MAX_ROWS: usize = 200;
+
+/// Most reports one instance computes at once. A report reads a year of tickets (at
+/// culture-cloud size ~150,000 index entries, tens of milliseconds); a burst of them must
+/// not take every connection of the pool from the bookings, so the rest wait their turn
+/// here, holding no connection.
+pub const MAX_RUNNING: usize = 4;
+
+/// How long a report waits for its turn before it is answered `UNAVAILABLE`.
+const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_RUNNING);
 
 /// The quarters a report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,19 +207,18 @@ fn sessions_statement() -> String {
     )
 }
 
-/// Statement 2: the sessions' live tickets by quarter, pair, holder's home center.
+/// Statement 2: the sessions' live tickets by quarter, pair, holder's home center (as it
+/// was when the ticket was issued).
 fn tickets_statement() -> String {
     format!(
         "SELECT {QUARTER_OF_START} AS quarter, \
             p.origin_center_id AS provider, p.host_center_id AS host, \
-            a.home_center_id AS home_center_id, \
+            t.home_center_id AS home_center_id, \
             COUNT(*) AS tickets, \
             SUM(CASE WHEN t.status = 'CHECKED_IN' THEN 1 ELSE 0 END) AS attendances, \
             SUM(CASE WHEN t.status = 'NO_SHOW' THEN 1 ELSE 0 END) AS no_shows \
          FROM performance p \
          JOIN ticket t ON t.performance_id = p.id \
-         JOIN booking b ON b.id = t.booking_id \
-         JOIN account a ON a.id = b.account_id \
          WHERE {EXCHANGE_SESSIONS} AND t.status <> 'CANCELLED' \
          GROUP BY 1, 2, 3, 4"
     )
@@ -242,7 +256,8 @@ pub fn statements(
     ]
 }
 
-/// The report's rows for the staff of `center_id`, as of `now` (which sessions have ended).
+/// The report's rows for the staff of `center_id`, as of `now` (which sessions have ended),
+/// once a turn is free (at most [`MAX_RUNNING`] at once per instance).
 ///
 /// Both statements read one snapshot (a read-only REPEATABLE READ transaction on
 /// PostgreSQL; on SQLite a read transaction is one snapshot already), so a booking or a
@@ -253,6 +268,14 @@ pub async fn rows(
     period: Period,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<Row>> {
+    let _turn = match tokio::time::timeout(QUEUE_TIMEOUT, RUNNING.acquire()).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return Err(AppError::Unavailable(
+                "too many reports are being computed: try again shortly".to_owned(),
+            ));
+        }
+    };
     let backend = conn.get_database_backend();
     let txn = match backend {
         DbBackend::Postgres => {

@@ -145,7 +145,8 @@ impl ExchangeReport {
     async fn no_shows(&self) -> i32 {
         self.0.no_shows as i32
     }
-    /// Tickets and attendances by the holder's home center, by center.
+    /// Tickets and attendances by the holder's home center when the ticket was issued (a
+    /// resident who moves later does not carry past tickets along), by center.
     async fn by_home_center(&self) -> Vec<HomeCenterCount> {
         self.0
             .by_home_center

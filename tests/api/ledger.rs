@@ -1008,6 +1008,69 @@ async fn the_report_counts_two_pairs_over_two_quarters_as_the_bookings_and_ticke
 }
 
 #[tokio::test]
+async fn a_resident_who_moves_leaves_its_past_tickets_with_the_center_it_booked_from() {
+    let app = spawn().await;
+    let world = app.world().await;
+    let pinghu = app.admin("pinghu").await;
+    let mover = app.residents_fast(1, "pinghu").await.remove(0);
+    let hall = venue(&app, &pinghu, 10).await;
+    let first_start = now_s() + Duration::days(3);
+    let first = session(
+        &app,
+        &pinghu,
+        &hall,
+        first_start,
+        first_start + Duration::hours(1),
+        json!({ "originCenterId": world.jinshan }),
+    )
+    .await;
+    let second_start = first_start + Duration::hours(3);
+    let second = session(
+        &app,
+        &pinghu,
+        &hall,
+        second_start,
+        second_start + Duration::hours(1),
+        json!({ "originCenterId": world.jinshan }),
+    )
+    .await;
+    booked(&app, &mover, &first, 2).await;
+    let r = app
+        .gql(
+            Some(&mover),
+            "mutation($i: UpdateProfileInput!) { updateMyProfile(input: $i) { homeCenter { code } } }",
+            json!({ "i": { "homeCenterId": world.jiashan } }),
+        )
+        .await;
+    assert_eq!(r.data()["updateMyProfile"]["homeCenter"]["code"], "jiashan");
+    booked(&app, &mover, &second, 1).await;
+
+    let mut seasons = vec![
+        Season::containing(first_start),
+        Season::containing(second_start),
+    ];
+    seasons.dedup();
+    let rows = report(&app, &pinghu, &seasons).await;
+    let mut by_home = BTreeMap::new();
+    for season in seasons {
+        for (center, (tickets, attendances)) in home(&rows[&key(season, "jinshan", "pinghu")]) {
+            let sum: &mut (i64, i64) = by_home.entry(center).or_default();
+            sum.0 += tickets;
+            sum.1 += attendances;
+        }
+    }
+    // The two tickets booked from Pinghu stay Pinghu's; the one booked after the move is
+    // Jiashan's.
+    assert_eq!(
+        by_home,
+        BTreeMap::from([
+            ("jiashan".to_owned(), (1, 0)),
+            ("pinghu".to_owned(), (2, 0))
+        ])
+    );
+}
+
+#[tokio::test]
 async fn the_report_is_for_staff_and_its_arguments_are_checked() {
     let app = spawn().await;
     let admin = app.admin("pinghu").await;

@@ -691,7 +691,7 @@ fn a_sequential_scan_of_a_small_table_and_an_index_range_are_fine() {
 fn a_sort_of_a_large_set_is_a_problem_unless_a_limit_bounds_it() {
     let sort = json!({ "Node Type": "Sort", "Sort Key": ["id"], "Plan Rows": 50_000,
         "Plans": [{ "Node Type": "Index Scan", "Relation Name": "ticket",
-                    "Index Name": "ticket_performance_status_idx",
+                    "Index Name": "ticket_performance_home_idx",
                     "Index Cond": "(performance_id = 1)", "Plan Rows": 50_000 }] });
     let unbounded = json!([{ "Plan": sort }]);
     let found = problems("SELECT 1", &unbounded, &sizes());
@@ -717,7 +717,7 @@ fn a_count_may_walk_an_index_but_not_read_the_table() {
     let count = "SELECT COUNT(*) AS num_items FROM (SELECT id FROM ticket) AS sub_query";
     let walk = json!([{ "Plan": { "Node Type": "Aggregate", "Plans": [
         { "Node Type": "Index Only Scan", "Relation Name": "ticket",
-          "Index Name": "ticket_performance_status_idx", "Plan Rows": 100_000 }] } }]);
+          "Index Name": "ticket_performance_home_idx", "Plan Rows": 100_000 }] } }]);
     assert!(problems(count, &walk, &sizes()).is_empty());
     let read = json!([{ "Plan": { "Node Type": "Aggregate", "Plans": [
         { "Node Type": "Seq Scan", "Relation Name": "ticket", "Plan Rows": 100_000 }] } }]);

@@ -97,7 +97,11 @@ pub(crate) async fn book_held(
         .iter()
         .map(|(_, _, pool)| pool.unwrap_or(crate::domain::shares::OPEN_POOL))
         .collect();
-    issue_tickets(txn, &booking, &claimed, &pools).await?;
+    let home = entity::account::Entity::find_by_id(entry.account_id)
+        .one(txn)
+        .await?
+        .and_then(|a| a.home_center_id);
+    issue_tickets(txn, &booking, &claimed, &pools, home).await?;
     Ok(booking)
 }
 

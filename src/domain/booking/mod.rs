@@ -331,7 +331,7 @@ async fn book_exactly(
             .await?
             .and_then(|a| a.home_center_id);
         let pools = super::shares::take(txn, &perf, home, request.size(), now()).await?;
-        issue_tickets(txn, &booking, &claimed, &pools).await?;
+        issue_tickets(txn, &booking, &claimed, &pools, home).await?;
         let mut seat_ids: Vec<i64> = claimed.iter().filter_map(|c| c.seat_id).collect();
         // A resident who books directly leaves its own entry of the waiting list (an open
         // offer's seats pass on).
@@ -452,6 +452,7 @@ pub(super) async fn issue_tickets(
     booking: &booking::Model,
     claimed: &[Claimed],
     pools: &[i64],
+    home: Option<i64>,
 ) -> AppResult<()> {
     let tickets: Vec<ticket::ActiveModel> = claimed
         .iter()
@@ -466,6 +467,7 @@ pub(super) async fn issue_tickets(
             checked_in_at: Set(None),
             checked_in_by: Set(None),
             pool_center_id: Set(*pool),
+            home_center_id: Set(home),
             ..Default::default()
         })
         .collect();

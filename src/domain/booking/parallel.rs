@@ -555,8 +555,9 @@ fn statement(pick: &str) -> String {
             RETURNING i.id, i.seat_id), \
          t AS ( \
             INSERT INTO ticket (booking_id, performance_id, inventory_id, seat_id, code, status, \
-                                pool_center_id) \
-            SELECT b.id, $1::int8, c.id, c.seat_id, code.value, 'VALID', took.center_id \
+                                pool_center_id, home_center_id) \
+            SELECT b.id, $1::int8, c.id, c.seat_id, code.value, 'VALID', took.center_id, \
+                   NULLIF((SELECT center FROM home), 0) \
             FROM b, took, (SELECT id, seat_id, row_number() OVER (ORDER BY id) AS n FROM c) c \
             JOIN unnest($9::text[]) WITH ORDINALITY AS code(value, n) ON code.n = c.n \
             RETURNING 1) \
