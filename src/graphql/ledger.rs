@@ -5,7 +5,7 @@ use super::report_reads;
 use async_graphql::{Context, ID, Object};
 use entity::{account, no_show};
 
-use super::loaders::{NoShowOf, NoShowStanding};
+use super::loaders::{CenterId, NoShowOf, NoShowStanding};
 use super::types::{Booking, Center, Season, SeasonalAllocation, load_center};
 use super::{caller, loader, services};
 use crate::domain::exchange_report::{self, Period};
@@ -147,24 +147,42 @@ impl ExchangeReport {
     }
     /// Tickets and attendances by the holder's home center when the ticket was issued (a
     /// resident who moves later does not carry past tickets along), by center.
-    async fn by_home_center(&self) -> Vec<HomeCenterCount> {
-        self.0
-            .by_home_center
-            .iter()
-            .copied()
-            .map(HomeCenterCount)
-            .collect()
+    ///
+    /// The row's centers are looked up in one batch here rather than one by one per entry (a
+    /// year of a center's pairs has thousands of entries at culture-cloud size).
+    async fn by_home_center(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<HomeCenterCount>> {
+        Ok(home_center_counts(ctx, &self.0.by_home_center).await?)
     }
 }
 
+async fn home_center_counts(
+    ctx: &Context<'_>,
+    counts: &[exchange_report::HomeCenterCount],
+) -> AppResult<Vec<HomeCenterCount>> {
+    let mut centers = loader(ctx)?
+        .load_many(counts.iter().map(|h| CenterId(h.center_id)))
+        .await?;
+    let mut out = Vec::with_capacity(counts.len());
+    for count in counts {
+        let center = centers
+            .remove(&CenterId(count.center_id))
+            .ok_or_else(|| AppError::Internal(format!("center {} missing", count.center_id)))?;
+        out.push(HomeCenterCount(*count, Center(center)));
+    }
+    Ok(out)
+}
+
 /// Tickets and attendances of one home center's residents.
-pub struct HomeCenterCount(pub exchange_report::HomeCenterCount);
+pub struct HomeCenterCount(pub exchange_report::HomeCenterCount, Center);
 
 #[Object]
 impl HomeCenterCount {
     /// The holders' home center.
-    async fn center(&self, ctx: &Context<'_>) -> async_graphql::Result<Center> {
-        Ok(load_center(ctx, self.0.center_id).await?)
+    async fn center(&self) -> &Center {
+        &self.1
     }
     /// Tickets sold to its residents.
     async fn tickets(&self) -> i32 {
