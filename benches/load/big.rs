@@ -4,7 +4,10 @@
 //! the first page of `myBookings` of residents with 500 bookings, of `performanceBookings`
 //! of a sold-out 3,000-seat session, the exchange report of a year, the first page of
 //! `auditLog`, and a sold-out rush on a fresh 20,000-seat performance; each against a
-//! pgbench baseline run on that database in the same run. What is compared is the ratio
+//! pgbench baseline run on that database in the same run, in `ZQ_BENCH_BIG_ROUNDS` (3)
+//! interleaved rounds of the request and its baseline, each side's median round reported
+//! (a single pair of runs on this shared machine swung the shared `rush.sh` by half between
+//! two phases). What is compared is the ratio
 //! zouqin ÷ baseline on the big database to the same ratio on the small one: the cost of
 //! size the server adds beyond what the database itself pays.
 //!
@@ -15,6 +18,10 @@
 //! do not depend on the size of ours (the block says so).
 
 use super::*;
+
+#[path = "big_render.rs"]
+mod render;
+pub(super) use render::render;
 
 /// The password of every generated account (the generator's `ZOUQIN_PASSWORD`).
 const GEN_PASSWORD: &str = "bench-generated-2019";
@@ -37,6 +44,8 @@ struct Knobs {
     /// A database to reuse (and keep), generated into first when it is empty or absent.
     reuse: Option<String>,
     secs: u64,
+    /// Interleaved rounds of every request and its baseline (medians reported).
+    rounds: usize,
 }
 
 impl Knobs {
@@ -53,6 +62,11 @@ impl Knobs {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10),
+            rounds: std::env::var("ZQ_BENCH_BIG_ROUNDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|r| *r > 0)
+                .unwrap_or(3),
         }
     }
 }
@@ -86,6 +100,7 @@ pub(super) struct Phase {
 pub(super) struct BigResult {
     phases: Vec<Phase>,
     secs: u64,
+    rounds: usize,
 }
 
 pub(super) async fn big_scenario(pg: &Postgres, settings: &Settings) -> BoxResult<BigResult> {
@@ -109,6 +124,7 @@ pub(super) async fn big_scenario(pg: &Postgres, settings: &Settings) -> BoxResul
     Ok(BigResult {
         phases,
         secs: knobs.secs,
+        rounds: knobs.rounds,
     })
 }
 
@@ -388,59 +404,66 @@ async fn measure(
             vec![("center", subjects.audit_center.to_string())],
         ),
     ];
-    let mut runs = Vec::new();
-    for (name, request, _, _) in &reads {
-        log(&format!("{label}: {name} …"));
-        let request = request.clone();
-        // One second to warm the caches and the connections, then the measured run.
-        let warm = request.clone();
-        let _ = closed_loop(
-            clients,
-            Duration::from_secs(1),
-            Arc::new(AtomicBool::new(false)),
-            move |n| (warm)(n),
-        )
-        .await;
-        let sample = closed_loop(clients, secs, Arc::new(AtomicBool::new(false)), move |n| {
-            (request)(n)
-        })
-        .await;
-        log(&format!(
-            "{label}: {name}: {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, errors: {}",
-            sample.rate(),
-            sample.ms(0.5),
-            sample.ms(0.99),
-            sample.codes_text()
-        ));
-        runs.push(sample);
+    // Rounds of (zouqin, then its baseline) per request, interleaved, so a drift of the
+    // shared machine's load hits both sides alike; each side's median round is reported.
+    let mut rounds: Vec<Vec<Measured>> = reads.iter().map(|_| Vec::new()).collect();
+    for round in 1..=knobs.rounds {
+        for ((name, request, script, vars), done) in reads.iter().zip(rounds.iter_mut()) {
+            log(&format!("{label}: {name} (round {round}) …"));
+            let request = request.clone();
+            // One second to warm the caches and the connections, then the measured run.
+            let warm = request.clone();
+            let _ = closed_loop(
+                clients,
+                Duration::from_secs(1),
+                Arc::new(AtomicBool::new(false)),
+                move |n| (warm)(n),
+            )
+            .await;
+            let sample = closed_loop(clients, secs, Arc::new(AtomicBool::new(false)), move |n| {
+                (request)(n)
+            })
+            .await;
+            log(&format!(
+                "{label}: {name}: {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, errors: {}",
+                sample.rate(),
+                sample.ms(0.5),
+                sample.ms(0.99),
+                sample.codes_text()
+            ));
+            // The server idles while its baseline runs.
+            let baseline = if script.is_empty() {
+                // The shared browse baseline, as it is (its own database).
+                run_baseline(
+                    &settings.baselines,
+                    "browse.sh",
+                    clients,
+                    &[clients.to_string(), knobs.secs.to_string()],
+                    &[],
+                )
+                .await
+            } else {
+                pgbench(&dir, script, &db.name, clients, knobs.secs, vars).await
+            };
+            done.push(Measured {
+                name,
+                rate: sample.rate(),
+                baseline_rate: baseline.as_ref().ok().map(|b| b.tps),
+                sample,
+                baseline,
+                note: String::new(),
+            });
+        }
     }
     server.stop();
-    for ((name, _, script, vars), sample) in reads.into_iter().zip(runs) {
-        let baseline = if script.is_empty() {
-            // The shared browse baseline, as it is (its own database).
-            run_baseline(
-                &settings.baselines,
-                "browse.sh",
-                clients,
-                &[clients.to_string(), knobs.secs.to_string()],
-                &[],
-            )
-            .await
-        } else {
-            pgbench(&dir, script, &db.name, clients, knobs.secs, &vars).await
-        };
-        measured.push(Measured {
-            name,
-            rate: sample.rate(),
-            baseline_rate: baseline.as_ref().ok().map(|b| b.tps),
-            sample,
-            baseline,
-            note: String::new(),
-        });
-    }
+    measured.extend(rounds.into_iter().map(median_round));
 
-    // The sold-out rush on a fresh 20,000-seat performance of the big database.
-    measured.push(rush(settings, &target, &pool, label, &admin_email(), clients).await?);
+    // The sold-out rush, each round on a fresh 20,000-seat performance, then `rush.sh`.
+    let mut rushes = Vec::new();
+    for _ in 0..knobs.rounds {
+        rushes.push(rush(settings, &target, &pool, label, &admin_email(), clients).await?);
+    }
+    measured.push(median_round(rushes));
     pool.close().await;
     let mut phase = Phase {
         label,
@@ -596,7 +619,14 @@ async fn rush(
         )
         .await?;
     let admin = str_at(&data, "/login/accessToken")?.to_owned();
-    let venue = create_venue(&api, &admin, "Bench Arena", ARENA_ROWS, ARENA_ROW_SEATS).await?;
+    // Named per run and round: a reused database keeps the arenas of earlier ones.
+    static ARENAS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "Bench Arena {}-{}",
+        std::process::id(),
+        ARENAS.fetch_add(1, Ordering::Relaxed)
+    );
+    let venue = create_venue(&api, &admin, &name, ARENA_ROWS, ARENA_ROW_SEATS).await?;
     let perf_gid = schedule_and_publish(&api, &admin, &venue, "Big rush", 3, json!({})).await?;
     let perf_id = raw_id(&perf_gid)?;
     let rows: Vec<(i64, String)> = sqlx::query_as(
@@ -662,139 +692,43 @@ async fn rush(
     })
 }
 
-fn mib(bytes: i64) -> String {
-    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-/// zouqin ÷ baseline, when both ran.
-fn ratio(m: &Measured) -> Option<f64> {
-    m.baseline_rate
-        .filter(|b| *b > 0.0 && m.sample.ok > 0)
-        .map(|b| m.rate / b)
-}
-
-pub(super) fn render(m: &MachineReport, r: &BigResult) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "### Full size: a generated Shanghai-sized database\n");
-    s.push_str(&stamp(m));
-    let _ = writeln!(
-        s,
-        "\n{CLIENTS} closed-loop clients, {} s per request after 1 s of warm-up; each baseline \
-         right after, at the same client count. Generated by the release binary's \
-         `zouqin generate --scale S` (every account's password the same).\n",
-        r.secs
+/// The median of a request's rounds, each side on its own: zouqin's figures (rate,
+/// latencies, errors, note) from its median-rate round, the baseline's from the round with
+/// the median baseline rate; the note lists every round's two rates.
+fn median_round(rounds: Vec<Measured>) -> Measured {
+    let rates =
+        |f: &dyn Fn(&Measured) -> String| rounds.iter().map(f).collect::<Vec<_>>().join(" / ");
+    let summary = format!(
+        "rounds: zouqin {} /s, baseline {} /s",
+        rates(&|m| format!("{:.0}", m.rate)),
+        rates(&|m| m
+            .baseline_rate
+            .map_or("—".to_owned(), |b| format!("{b:.0}")))
     );
-    let _ = writeln!(
-        s,
-        "Machine: {} cores ({}), {} memory; PostgreSQL {} ({}); load average before {}, after {}; \
-         the whole run {:.0} s.\n",
-        m.before.nproc,
-        m.before.cpu,
-        // The total of `free -h`'s `Mem:` line (the machine block shows the whole table).
-        m.before
-            .memory
-            .lines()
-            .find_map(|l| l.strip_prefix("Mem:"))
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or("?"),
-        m.pg_version,
-        m.pg_settings,
-        m.before.load_before,
-        m.load_after,
-        m.total.as_secs_f64()
-    );
-    let _ = writeln!(
-        s,
-        "| database | scale | generator wall time | size | rows | subjects |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for p in &r.phases {
-        let _ = writeln!(
-            s,
-            "| {} `{}` | {} | {} | {} | {} | {} |",
-            p.label,
-            p.db_name,
-            p.scale.map_or("reused".to_owned(), |x| x.to_string()),
-            p.generated.map_or("— (reused)".to_owned(), |d| format!(
-                "{:.0} s",
-                d.as_secs_f64()
-            )),
-            mib(p.bytes),
-            p.counts,
-            cell(&p.subjects)
-        );
-    }
-    let [big, small] = match r.phases.as_slice() {
-        [a, b] => [a, b],
-        _ => return s,
+    let middle = |mut order: Vec<usize>, key: &dyn Fn(usize) -> f64| {
+        order.sort_by(|a, b| key(*a).total_cmp(&key(*b)));
+        order.get(order.len().saturating_sub(1) / 2).copied()
     };
-    let _ = writeln!(
-        s,
-        "\n| request | big: zouqin /s | big: baseline /s | big: ratio | small: zouqin /s | \
-         small: baseline /s | small: ratio | big ÷ small | not below small by more than 10 % |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
-    let text = |v: Option<f64>, f: fn(f64) -> String| v.map_or("—".to_owned(), f);
-    for (b, sm) in big.measured.iter().zip(&small.measured) {
-        let (rb, rs) = (ratio(b), ratio(sm));
-        let rel = rb.zip(rs).map(|(x, y)| x / y);
-        let verdict = match rel {
-            Some(v) if v >= 0.9 => "met".to_owned(),
-            Some(_) => "**missed**".to_owned(),
-            None => "no ratio (a baseline or a run failed)".to_owned(),
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            b.name,
-            f0(b.rate),
-            text(b.baseline_rate, f0),
-            text(rb, pct),
-            f0(sm.rate),
-            text(sm.baseline_rate, f0),
-            text(rs, pct),
-            text(rel, pct),
-            verdict
-        );
+    let ours = middle((0..rounds.len()).collect(), &|i| rounds[i].rate).unwrap_or(0);
+    let theirs = middle(
+        (0..rounds.len())
+            .filter(|i| rounds[*i].baseline_rate.is_some())
+            .collect(),
+        &|i| rounds[i].baseline_rate.unwrap_or(0.0),
+    )
+    .unwrap_or(ours);
+    let mut rounds: Vec<Option<Measured>> = rounds.into_iter().map(Some).collect();
+    let Some(mut m) = rounds.get_mut(ours).and_then(Option::take) else {
+        unreachable!("a request has at least one round")
+    };
+    if let Some(other) = rounds.get_mut(theirs).and_then(Option::take) {
+        m.baseline = other.baseline;
+        m.baseline_rate = other.baseline_rate;
     }
-    let _ = writeln!(
-        s,
-        "\n| request | database | zouqin avg / p50 / p99 ms | errors (and the rush's SQL check) | baseline | baseline avg ms |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
-    for p in &r.phases {
-        for x in &p.measured {
-            let (baseline, avg) = match &x.baseline {
-                Ok(b) => (format!("{} clients", b.clients), f1(b.latency_avg_ms)),
-                Err(why) => (format!("**none: {}**", cell(why)), "—".to_owned()),
-            };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} / {} / {} | {} | {} | {} |",
-                x.name,
-                p.label,
-                f1(x.sample.mean_ms()),
-                f1(x.sample.ms(0.5)),
-                f1(x.sample.ms(0.99)),
-                if x.note.is_empty() {
-                    x.sample.codes_text()
-                } else {
-                    format!("{}; {}", x.sample.codes_text(), cell(&x.note))
-                },
-                baseline,
-                avg
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\nBaselines: browse is the shared `browse.sh CLIENTS SECONDS` and the rush the shared \
-         `SEATS=20000 rush.sh CLIENTS`, as they are: both build **their own** small database, \
-         so their figures do not depend on the size of the generated one (only the load of \
-         the machine and the cluster's caches do). The four reads are `benches/baselines/\
-         my_bookings.sql`, `performance_bookings.sql`, `exchange_report.sql`, \
-         `audit_log.sql`: the least SQL that answers the same page, run by pgbench against \
-         the generated database itself."
-    );
-    s
+    m.note = if m.note.is_empty() {
+        summary
+    } else {
+        format!("{}; {summary}", m.note)
+    };
+    m
 }

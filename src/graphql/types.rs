@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use entity::enums;
 use entity::{account, booking, center, performance, seasonal_allocation, seat, ticket, venue};
 
-use super::loaders::{AccountId, CenterId, SeatId, VenueId};
+use super::loaders::{AccountId, CenterId, PerformanceId, SeatId, VenueId};
 use super::shares::SeatShare;
 use super::{caller, loader};
 use crate::domain::season::{Season as DomainSeason, shanghai};
@@ -191,6 +191,16 @@ pub(crate) async fn load_center(ctx: &Context<'_>, id: i64) -> AppResult<Center>
         .await?
         .map(Center)
         .ok_or(AppError::Internal(format!("center {id} missing")))
+}
+
+/// The performance `id` of something the caller sees (a booking, a ticket, a waiting
+/// entry), through the request's DataLoader.
+pub(crate) async fn load_performance(ctx: &Context<'_>, id: i64) -> AppResult<Performance> {
+    loader(ctx)?
+        .load_one(PerformanceId(id))
+        .await?
+        .map(Performance)
+        .ok_or(AppError::Internal(format!("performance {id} missing")))
 }
 
 /// A cultural center (文化馆).
@@ -630,13 +640,7 @@ impl Booking {
         ID(encode(Kind::Booking, self.0.id))
     }
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
-        use sea_orm::EntityTrait;
-        let perf = performance::Entity::find_by_id(self.0.performance_id)
-            .one(reads(ctx)?)
-            .await
-            .map_err(AppError::from)?
-            .ok_or(AppError::Internal("performance missing".to_owned()))?;
-        Ok(Performance(perf))
+        Ok(load_performance(ctx, self.0.performance_id).await?)
     }
     async fn status(&self) -> BookingStatus {
         self.0.status.into()
@@ -727,13 +731,7 @@ impl Ticket {
         Ok(crate::domain::checkin::qr_svg(&self.0.code)?)
     }
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
-        use sea_orm::EntityTrait;
-        let perf = performance::Entity::find_by_id(self.0.performance_id)
-            .one(reads(ctx)?)
-            .await
-            .map_err(AppError::from)?
-            .ok_or(AppError::Internal("performance missing".to_owned()))?;
-        Ok(Performance(perf))
+        Ok(load_performance(ctx, self.0.performance_id).await?)
     }
 }
 

@@ -58,13 +58,7 @@ impl WaitlistEntry {
         ID(encode(Kind::WaitlistEntry, self.0.id))
     }
     async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
-        use sea_orm::EntityTrait;
-        let perf = entity::performance::Entity::find_by_id(self.0.performance_id)
-            .one(reads(ctx)?)
-            .await
-            .map_err(AppError::from)?
-            .ok_or(AppError::Internal("performance missing".to_owned()))?;
-        Ok(Performance(perf))
+        Ok(super::types::load_performance(ctx, self.0.performance_id).await?)
     }
     async fn holder(&self, ctx: &Context<'_>) -> async_graphql::Result<Account> {
         use sea_orm::EntityTrait;
