@@ -147,9 +147,6 @@ impl ExchangeReport {
     }
     /// Tickets and attendances by the holder's home center when the ticket was issued (a
     /// resident who moves later does not carry past tickets along), by center.
-    ///
-    /// The row's centers are looked up in one batch here rather than one by one per entry (a
-    /// year of a center's pairs has thousands of entries at culture-cloud size).
     async fn by_home_center(
         &self,
         ctx: &Context<'_>,
@@ -158,6 +155,9 @@ impl ExchangeReport {
     }
 }
 
+/// A row's home-center entries with their centers, looked up in one batch rather than one
+/// by one per entry (a year of a center's pairs has thousands of entries at culture-cloud
+/// size).
 async fn home_center_counts(
     ctx: &Context<'_>,
     counts: &[exchange_report::HomeCenterCount],
