@@ -74,6 +74,31 @@ pub(crate) fn error_body(status: StatusCode, message: &str, code: &str) -> Respo
         .into_response()
 }
 
+/// The body of a request refused before GraphQL ran, for an [`AppError`]: the same message
+/// and `extensions` (its `code` and e.g. `retryAfterSeconds` of `UNAVAILABLE`) that the
+/// error carries inside a GraphQL answer, so a client reads both the same way.
+pub(crate) fn app_error_body(status: StatusCode, err: &AppError) -> Response {
+    use async_graphql::ErrorExtensions;
+    let error = err.extend();
+    let mut response = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json!({ "errors": [{ "message": error.message, "extensions": error.extensions }] })
+            .to_string(),
+    )
+        .into_response();
+    if let AppError::Unavailable(_) = err {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
+    response
+}
+
 /// The identity in the `Authorization` header: none is anonymous, a bad one is an error.
 /// A token that verifies is still refused when its account was deactivated or its
 /// session ended since ([`crate::auth::revocation`]); anonymous requests skip all of this.
@@ -297,7 +322,7 @@ async fn execute(
             if let AppError::Internal(detail) = &err {
                 tracing::error!(detail = %detail, "cannot check an access token");
             }
-            let mut response = error_body(status, &err.message(), err.code());
+            let mut response = app_error_body(status, &err);
             if media == Media::GraphqlResponse {
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,

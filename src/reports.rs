@@ -21,7 +21,7 @@ use crate::db::replica::Route;
 use crate::domain::exchange_report::{self, Period};
 use crate::domain::{catalog, now};
 use crate::error::AppError;
-use crate::http::{caller_from, error_body};
+use crate::http::{app_error_body, caller_from};
 
 fn refusal(err: &AppError) -> Response {
     let status = match err {
@@ -30,17 +30,11 @@ fn refusal(err: &AppError) -> Response {
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::BadInput { .. } => StatusCode::BAD_REQUEST,
         AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Internal(detail) => {
-            tracing::error!(detail = %detail, "exchange report CSV failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        // The detail is logged by `app_error_body`, never sent.
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::CONFLICT,
     };
-    let message = match err {
-        AppError::Internal(_) => "internal error".to_owned(),
-        other => other.message(),
-    };
-    let mut response = error_body(status, &message, err.code());
+    let mut response = app_error_body(status, err);
     if status == StatusCode::UNAUTHORIZED {
         response
             .headers_mut()
