@@ -3,73 +3,23 @@
 
 use super::reads;
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{
-    Context, Enum, ID, InputValueResult, Interface, Object, Scalar, ScalarType, SimpleObject, Value,
-};
-use chrono::{DateTime, FixedOffset, Utc};
+use async_graphql::{Context, Enum, ID, Interface, Object, SimpleObject};
 use entity::enums;
-use entity::{account, booking, center, performance, seasonal_allocation, seat, ticket, venue};
+use entity::{account, center, performance, seasonal_allocation, seat, venue};
 
 use super::loaders::{AccountId, CenterId, PerformanceId, SeatId, VenueId};
 use super::shares::SeatShare;
 use super::{caller, loader};
-use crate::domain::season::{Season as DomainSeason, shanghai};
+use crate::domain::season::Season as DomainSeason;
 use crate::domain::{accounts, catalog};
 use crate::error::{AppError, AppResult};
 use crate::ids::{Kind, encode};
 
-/// The `DateTime` scalar: an RFC 3339 instant with its offset. Instants leave the API in
-/// Asia/Shanghai local time (`2019-07-01T19:30:00+08:00`); any offset is accepted on input.
-///
-/// Input is parsed when a resolver reads it ([`GqlDateTime::get`]), so a malformed value is
-/// `BAD_USER_INPUT` naming its input field rather than an uncoded parse error.
-#[derive(Clone, Debug)]
-pub struct GqlDateTime(Result<DateTime<FixedOffset>, String>);
+mod bookings;
+mod datetime;
 
-#[Scalar(
-    name = "DateTime",
-    specified_by_url = "https://datatracker.ietf.org/doc/html/rfc3339"
-)]
-impl ScalarType for GqlDateTime {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        Ok(Self(match value {
-            Value::String(text) => DateTime::parse_from_rfc3339(text.trim())
-                .map_err(|e| format!("not an RFC 3339 date-time with offset: {e}")),
-            _ => Err("a date-time is a string like 2030-07-01T19:30:00+08:00".to_owned()),
-        }))
-    }
-
-    fn is_valid(value: &Value) -> bool {
-        matches!(value, Value::String(_))
-    }
-
-    fn to_value(&self) -> Value {
-        match &self.0 {
-            Ok(instant) => Value::String(instant.to_rfc3339()),
-            Err(_) => Value::Null,
-        }
-    }
-}
-
-impl GqlDateTime {
-    /// The instant, or `BAD_USER_INPUT` naming `field`.
-    pub fn get(&self, field: &str) -> AppResult<DateTime<Utc>> {
-        self.0
-            .as_ref()
-            .map(|instant| instant.with_timezone(&Utc))
-            .map_err(|message| AppError::bad_input(field, message.clone()))
-    }
-
-    /// An optional input instant.
-    pub fn opt(value: &Option<Self>, field: &str) -> AppResult<Option<DateTime<Utc>>> {
-        value.as_ref().map(|v| v.get(field)).transpose()
-    }
-}
-
-/// Every instant leaves the API in Asia/Shanghai local time, with its offset.
-pub fn local(instant: DateTime<Utc>) -> GqlDateTime {
-    GqlDateTime(Ok(instant.with_timezone(&shanghai())))
-}
+pub use bookings::{Booking, Ticket};
+pub use datetime::{GqlDateTime, local};
 
 macro_rules! remote_enum {
     ($name:ident, $remote:literal, $doc:literal, [$($variant:ident),+ $(,)?]) => {
@@ -629,110 +579,6 @@ pub struct SeatAvailability {
     pub seat: Seat,
     /// Its state.
     pub state: SeatState,
-}
-
-/// One resident's order of tickets for one performance.
-pub struct Booking(pub booking::Model);
-
-#[Object]
-impl Booking {
-    async fn id(&self) -> ID {
-        ID(encode(Kind::Booking, self.0.id))
-    }
-    async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
-        Ok(load_performance(ctx, self.0.performance_id).await?)
-    }
-    async fn status(&self) -> BookingStatus {
-        self.0.status.into()
-    }
-    async fn created_at(&self) -> GqlDateTime {
-        local(self.0.created_at)
-    }
-    async fn cancelled_at(&self) -> Option<GqlDateTime> {
-        self.0.cancelled_at.map(local)
-    }
-    /// The idempotency key the booking was made with.
-    async fn idempotency_key(&self) -> Option<&str> {
-        self.0.idempotency_key.as_deref()
-    }
-    async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
-        let db = reads(ctx)?;
-        let mut grouped = crate::domain::booking::tickets_of(db, &[self.0.id]).await?;
-        Ok(grouped
-            .remove(&self.0.id)
-            .unwrap_or_default()
-            .into_iter()
-            .map(Ticket)
-            .collect())
-    }
-    async fn holder(&self, ctx: &Context<'_>) -> async_graphql::Result<Account> {
-        Ok(loader(ctx)?
-            .load_one(AccountId(self.0.account_id))
-            .await
-            .map_err(AppError::from)?
-            .map(Account::from)
-            .ok_or(AppError::Internal("account missing".to_owned()))?)
-    }
-    /// Whether the seats are adjacent in one row (always true for explicit seats and for
-    /// general admission).
-    async fn seats_together(&self) -> bool {
-        self.0.seats_together
-    }
-    /// When this booking counted as a no-show of its holder (the end of its performance;
-    /// null when it did not: a ticket was checked in, or it was cancelled, or the
-    /// performance has not ended).
-    async fn no_show_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GqlDateTime>> {
-        Ok(super::ledger::no_show_of(ctx, self.0.id)
-            .await?
-            .map(|n| local(n.at)))
-    }
-    /// When the host center excused this no-show (it then no longer counts).
-    async fn no_show_excused_at(
-        &self,
-        ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<GqlDateTime>> {
-        Ok(super::ledger::no_show_of(ctx, self.0.id)
-            .await?
-            .and_then(|n| n.excused_at)
-            .map(local))
-    }
-}
-
-/// Admission for one seat or place.
-pub struct Ticket(pub ticket::Model);
-
-#[Object]
-impl Ticket {
-    async fn id(&self) -> ID {
-        ID(encode(Kind::Ticket, self.0.id))
-    }
-    /// The code to show at the door (QR or typed).
-    async fn code(&self) -> &str {
-        &self.0.code
-    }
-    async fn seat(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Seat>> {
-        match self.0.seat_id {
-            Some(id) => Ok(loader(ctx)?
-                .load_one(SeatId(id))
-                .await
-                .map_err(AppError::from)?
-                .map(Seat)),
-            None => Ok(None),
-        }
-    }
-    async fn status(&self) -> TicketStatus {
-        self.0.status.into()
-    }
-    async fn checked_in_at(&self) -> Option<GqlDateTime> {
-        self.0.checked_in_at.map(local)
-    }
-    /// The code as a QR image (SVG markup, no XML prolog), for any frontend to show.
-    async fn qr_svg(&self) -> async_graphql::Result<String> {
-        Ok(crate::domain::checkin::qr_svg(&self.0.code)?)
-    }
-    async fn performance(&self, ctx: &Context<'_>) -> async_graphql::Result<Performance> {
-        Ok(load_performance(ctx, self.0.performance_id).await?)
-    }
 }
 
 /// What `login`, `registerResident` and `refreshToken` return.
