@@ -191,6 +191,29 @@ impl Loader<PoolsOf> for DbLoader {
     }
 }
 
+/// Key: a booking, for its tickets. Never cached (see [`crate::graphql::request_data`]): a
+/// booking's tickets change under mutations that a request may run after reading them, so
+/// each read is fresh; the tickets of a whole page of bookings still load in one statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TicketsOf(pub i64);
+
+impl Loader<TicketsOf> for DbLoader {
+    type Value = Vec<entity::ticket::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[TicketsOf],
+    ) -> Result<HashMap<TicketsOf, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let grouped = crate::domain::booking::tickets_of(self.db(), &ids).await?;
+        Ok(grouped
+            .into_iter()
+            .map(|(id, tickets)| (TicketsOf(id), tickets))
+            .collect())
+    }
+}
+
 /// Key: an account, for its no-show count over the last `window_days` and its suspension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NoShowStanding {

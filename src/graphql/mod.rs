@@ -143,6 +143,11 @@ pub fn request_data(
         },
         async_graphql::dataloader::HashMapCache::default(),
     );
+    // A booking's tickets change under the mutations a request may run after reading them
+    // (`cancelBooking`, `checkIn`, …): they are batched, never served from the cache.
+    // (`clear` makes the key's entry, which `enable_cache` expects to exist.)
+    loader.clear::<loaders::TicketsOf>();
+    loader.enable_cache::<loaders::TicketsOf>(false);
     (caller, origin, route, loader)
 }
 

@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, Object};
 use entity::{booking, ticket};
 
+use super::super::loaders::TicketsOf;
 use super::*;
 
 /// One resident's order of tickets for one performance.
@@ -30,10 +31,10 @@ impl Booking {
         self.0.idempotency_key.as_deref()
     }
     async fn tickets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Ticket>> {
-        let db = reads(ctx)?;
-        let mut grouped = crate::domain::booking::tickets_of(db, &[self.0.id]).await?;
-        Ok(grouped
-            .remove(&self.0.id)
+        Ok(loader(ctx)?
+            .load_one(TicketsOf(self.0.id))
+            .await
+            .map_err(AppError::from)?
             .unwrap_or_default()
             .into_iter()
             .map(Ticket)

@@ -115,6 +115,16 @@ mod statements {
 /// Runs `query` anonymously with a fresh request id; returns the body and the number of
 /// SQL statements it cost.
 async fn counted(app: &TestApp, query: &str, variables: Value) -> (Value, usize) {
+    counted_as(app, None, query, variables).await
+}
+
+/// [`counted`], with the caller's token when there is one.
+async fn counted_as(
+    app: &TestApp,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (Value, usize) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let request_id = format!(
         "{}{}-{}",
@@ -122,11 +132,15 @@ async fn counted(app: &TestApp, query: &str, variables: Value) -> (Value, usize)
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let response = app
+    let mut request = app
         .client
         .post(app.url("/graphql"))
         .header("content-type", "application/json")
-        .header("x-request-id", &request_id)
+        .header("x-request-id", &request_id);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await
@@ -210,4 +224,78 @@ async fn a_page_of_performances_costs_the_same_few_statements_whatever_its_size(
     );
     // count + page + venues + centers + free seats, with one to spare.
     assert!(large <= 6, "a page of 100 cost {large} statements");
+}
+
+#[tokio::test]
+async fn a_page_of_bookings_with_their_tickets_costs_the_same_few_statements_whatever_its_size() {
+    statements::install();
+    let app = spawn().await;
+    let world = app.world().await;
+    let admin = app.admin("pinghu").await;
+    // Reserved seating, so that each ticket's seat is loaded too.
+    let venue = create_venue(
+        &app,
+        &admin,
+        json!({ "name": "Pinghu theatre", "address": "2 Culture Road", "kind": "THEATER",
+            "seating": "RESERVED", "sections": [{ "name": "Stalls",
+                "rows": [{ "label": "1", "seats": 10 }, { "label": "2", "seats": 10 }] }] }),
+    )
+    .await
+    .data()["createVenue"]["id"]
+        .as_str()
+        .expect("venue id")
+        .to_owned();
+    let resident = app
+        .resident("page-cost@residents.example", &world.pinghu)
+        .await;
+    // Eight bookings of two seats each, one per session.
+    for day in 1..=8u32 {
+        let performance = published(
+            &app,
+            &admin,
+            session(
+                &venue,
+                &format!("Session {day}"),
+                &format!("2030-04-{day:02}T19:00:00+08:00"),
+                &format!("2030-04-{day:02}T21:00:00+08:00"),
+            ),
+        )
+        .await;
+        app.gql(
+            Some(&resident),
+            "mutation($i: BookSeatsInput!) { bookSeats(input: $i) { id } }",
+            json!({ "i": { "performanceId": performance, "quantity": 2 } }),
+        )
+        .await
+        .data();
+    }
+    let query = "query($n: Int) { myBookings(first: $n) { totalCount edges { node { id status performance { title venue { name } } tickets { code status seat { label } } } } } }";
+    let (body, small) = counted_as(&app, Some(&resident), query, json!({ "n": 2 })).await;
+    assert_eq!(body["data"]["myBookings"]["totalCount"], 8);
+    let (body, large) = counted_as(&app, Some(&resident), query, json!({ "n": 8 })).await;
+    let edges = body["data"]["myBookings"]["edges"]
+        .as_array()
+        .expect("edges");
+    assert_eq!(edges.len(), 8);
+    let codes: std::collections::HashSet<&str> = edges
+        .iter()
+        .flat_map(|e| e["node"]["tickets"].as_array().expect("tickets"))
+        .map(|t| {
+            assert_eq!(t["status"], "VALID");
+            assert!(t["seat"]["label"].is_string(), "{t}");
+            t["code"].as_str().expect("code")
+        })
+        .collect();
+    assert_eq!(codes.len(), 16, "each booking has its own two tickets");
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["tickets"].as_array().map(Vec::len) == Some(2)),
+        "{body}"
+    );
+    assert!(small > 0, "no statement was counted: the counter is broken");
+    assert_eq!(
+        small, large,
+        "a page of 2 bookings cost {small} statements, a page of 8 cost {large}"
+    );
 }
