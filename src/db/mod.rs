@@ -108,20 +108,33 @@ pub async fn connect(
 /// Key of the PostgreSQL advisory lock held while migrating ("zouqin" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x7a6f_7571_696e;
 
+/// How often an instance asks again for the migration lock another instance holds.
+const MIGRATION_LOCK_POLL: Duration = Duration::from_millis(100);
+
 /// Runs pending migrations. On PostgreSQL an advisory lock makes replicas that start
 /// together migrate one after the other (the later ones then find nothing to do).
+///
+/// The lock is asked for with `pg_try_advisory_lock`, again and again, never waited for
+/// inside a statement: a waiting statement keeps its snapshot open, and a migration that
+/// builds an index `CONCURRENTLY` waits for every older snapshot of its database to end —
+/// it would wait for the instance that waits for it.
 pub async fn migrate(db: &Database) -> Result<(), DbErr> {
     match &db.pg_pool {
         Some(pool) => {
-            let mut lock_conn = pool
-                .acquire()
-                .await
-                .map_err(|e| DbErr::Conn(RuntimeErr::Internal(e.to_string())))?;
-            sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(MIGRATION_LOCK_KEY)
-                .execute(&mut *lock_conn)
-                .await
-                .map_err(|e| DbErr::Conn(RuntimeErr::Internal(e.to_string())))?;
+            let conn_err =
+                |e: sea_orm::sqlx::Error| DbErr::Conn(RuntimeErr::Internal(e.to_string()));
+            let mut lock_conn = pool.acquire().await.map_err(conn_err)?;
+            loop {
+                let (locked,): (bool,) = sea_orm::sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .fetch_one(&mut *lock_conn)
+                    .await
+                    .map_err(conn_err)?;
+                if locked {
+                    break;
+                }
+                tokio::time::sleep(MIGRATION_LOCK_POLL).await;
+            }
             let result = Migrator::up(&db.conn, None).await;
             let unlock = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
                 .bind(MIGRATION_LOCK_KEY)

@@ -630,3 +630,46 @@ async fn random_and_hostile_input_gets_coded_errors_never_internal() {
         assert_coded(&r, "login");
     }
 }
+
+#[tokio::test]
+async fn instances_starting_together_on_a_new_database_migrate_one_after_the_other_on_postgres() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    if postgres_or_skip(
+        "instances_starting_together_on_a_new_database_migrate_one_after_the_other_on_postgres",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let url = fresh_database().await;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(
+            zouqin::db::connect(&url, 4, Duration::from_secs(5))
+                .await
+                .expect("connect"),
+        );
+    }
+    // One migrates while the others wait for it; one of the migrations builds an index
+    // CONCURRENTLY, which waits for every older snapshot of the database. A bound well
+    // past any real run turns a wait that never ends into a failure.
+    let together = futures::future::join_all(instances.iter().map(zouqin::db::migrate));
+    let results = tokio::time::timeout(Duration::from_secs(300), together)
+        .await
+        .expect("the instances never finished migrating: they wait for each other");
+    for result in results {
+        result.expect("migrated");
+    }
+    let applied = instances[0]
+        .conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            instances[0].backend(),
+            "SELECT COUNT(*) AS n FROM seaql_migrations",
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    let applied: i64 = applied.try_get("", "n").expect("n");
+    assert_eq!(applied as usize, Migrator::migrations().len());
+}

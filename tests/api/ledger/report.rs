@@ -501,3 +501,120 @@ fn the_schema_has_the_ledgers_names() {
         assert!(sdl.contains(name), "the schema lacks {name}");
     }
 }
+
+#[tokio::test]
+async fn the_home_center_migration_fills_existing_tickets_in_batches_and_resumes_on_postgres() {
+    use migration::{Migrator, MigratorTrait};
+    if postgres_or_skip(
+        "the_home_center_migration_fills_existing_tickets_in_batches_and_resumes_on_postgres",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let app = spawn().await;
+    let world = app.world().await;
+    let pinghu = app.admin("pinghu").await;
+    let hall = venue(&app, &pinghu, 20).await;
+    let start = now_s() + Duration::days(3);
+    let show = session(
+        &app,
+        &pinghu,
+        &hall,
+        start,
+        start + Duration::hours(1),
+        json!({ "originCenterId": world.jinshan }),
+    )
+    .await;
+    let db = zouqin::db::connect(&app.database_url, 2, StdDuration::from_secs(5))
+        .await
+        .expect("connect");
+    let run = |sql: &str| Statement::from_string(db.backend(), sql.to_owned());
+    // Tickets far apart in id, so that the backfill takes several batches: some low, then
+    // the sequence moved 50,000 on, then more.
+    for (i, home) in ["pinghu", "jiashan"].into_iter().enumerate() {
+        let resident = app.residents_fast(1, home).await.remove(0);
+        booked(&app, &resident, &show, 2).await;
+        if i == 0 {
+            db.conn
+                .execute_raw(run(
+                    "SELECT setval('ticket_id_seq', (SELECT MAX(id) FROM ticket) + 50000)",
+                ))
+                .await
+                .expect("move the ticket ids on");
+        }
+    }
+
+    // Back to the schema before the migration, as a database of an older version.
+    let position = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261130_000005_ticket_home_center")
+        .expect("the home-center migration");
+    let applied_since = (Migrator::migrations().len() - position) as u32;
+    Migrator::down(&db.conn, Some(applied_since))
+        .await
+        .expect("migrate down");
+    // An earlier run that was cut off after adding the column: the next one finishes it.
+    db.conn
+        .execute_raw(run(
+            "ALTER TABLE ticket ADD COLUMN home_center_id BIGINT REFERENCES center (id)",
+        ))
+        .await
+        .expect("the column of an interrupted run");
+    zouqin::db::migrate(&db).await.expect("migrate up again");
+
+    let row = db
+        .conn
+        .query_one_raw(run(
+            "SELECT COUNT(*) AS tickets, \
+                    COUNT(*) FILTER (WHERE t.home_center_id IS DISTINCT FROM a.home_center_id) AS wrong, \
+                    MAX(t.id) - MIN(t.id) AS spread \
+             FROM ticket t JOIN booking b ON b.id = t.booking_id JOIN account a ON a.id = b.account_id",
+        ))
+        .await
+        .expect("tickets")
+        .expect("a row");
+    let tickets: i64 = row.try_get("", "tickets").expect("tickets");
+    let wrong: i64 = row.try_get("", "wrong").expect("wrong");
+    let spread: i64 = row.try_get("", "spread").expect("spread");
+    assert_eq!(tickets, 4);
+    assert_eq!(wrong, 0, "every ticket names its holder's home center");
+    assert!(
+        spread > 50_000,
+        "the tickets span several batches: {spread}"
+    );
+    let indexes = db
+        .conn
+        .query_all_raw(run(
+            "SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = 'ticket'::regclass AND c.relname LIKE 'ticket_performance_%'",
+        ))
+        .await
+        .expect("indexes");
+    let indexes: Vec<(String, bool)> = indexes
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "name").expect("name"),
+                r.try_get("", "valid").expect("valid"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        vec![("ticket_performance_home_idx".to_owned(), true)],
+        "the new index, valid; the old one gone"
+    );
+
+    // And the report reads them by home center.
+    let season = Season::containing(start);
+    let rows = report(&app, &pinghu, &[season]).await;
+    assert_eq!(
+        home(&rows[&key(season, "jinshan", "pinghu")]),
+        BTreeMap::from([
+            ("jiashan".to_owned(), (2, 0)),
+            ("pinghu".to_owned(), (2, 0))
+        ])
+    );
+}
