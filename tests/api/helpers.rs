@@ -331,6 +331,41 @@ impl Gql {
 }
 
 impl TestApp {
+    /// Schedules a performance from `input` with the fields of `extra` (an object) set over
+    /// it, publishes it as `admin` (asserting it is then `PUBLISHED`), and returns its id.
+    pub async fn published_performance(
+        &self,
+        admin: &str,
+        mut input: Value,
+        extra: &Value,
+    ) -> String {
+        if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+            for (k, v) in extra {
+                input.insert(k.clone(), v.clone());
+            }
+        }
+        let r = self
+            .gql(
+                Some(admin),
+                "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
+                json!({ "i": input }),
+            )
+            .await;
+        let id = r.data()["schedulePerformance"]["id"]
+            .as_str()
+            .expect("performance id")
+            .to_owned();
+        let r = self
+            .gql(
+                Some(admin),
+                "mutation($id: ID!) { publishPerformance(id: $id) { status } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(r.data()["publishPerformance"]["status"], "PUBLISHED");
+        id
+    }
+
     /// Sends the shutdown signal (as SIGTERM would) and returns the server task.
     pub fn stop(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
         if let Some(tx) = self.shutdown.take() {

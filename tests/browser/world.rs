@@ -49,36 +49,13 @@ pub async fn show(
         .map(|s| s["id"].as_str().expect("seat id").to_owned())
         .collect();
     let starts = Utc::now() + starts_in;
-    let mut input = json!({
+    let input = json!({
         "venueId": venue["id"], "title": title, "category": "OPERA",
         "description": "上海金山沪剧团来平湖演出。",
         "startsAt": starts.to_rfc3339(), "endsAt": (starts + Duration::hours(2)).to_rfc3339(),
         "priceCents": 3000,
     });
-    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            input.insert(k.clone(), v.clone());
-        }
-    }
-    let r = app
-        .gql(
-            Some(admin),
-            "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
-            json!({ "i": input }),
-        )
-        .await;
-    let id = r.data()["schedulePerformance"]["id"]
-        .as_str()
-        .expect("performance id")
-        .to_owned();
-    let r = app
-        .gql(
-            Some(admin),
-            "mutation($id: ID!) { publishPerformance(id: $id) { status } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(r.data()["publishPerformance"]["status"], "PUBLISHED");
+    let id = app.published_performance(admin, input, &extra).await;
     Show { id, seats }
 }
 

@@ -93,35 +93,11 @@ async fn session(
     ends: DateTime<Utc>,
     extra: Value,
 ) -> String {
-    let mut input = json!({
+    let input = json!({
         "venueId": venue, "title": "浙沪共村晚", "category": "GALA",
         "startsAt": at(starts), "endsAt": at(ends), "perResidentLimit": 4,
     });
-    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
-        for (k, v) in extra {
-            input.insert(k.clone(), v.clone());
-        }
-    }
-    let r = app
-        .gql(
-            Some(admin),
-            "mutation($i: SchedulePerformanceInput!) { schedulePerformance(input: $i) { id } }",
-            json!({ "i": input }),
-        )
-        .await;
-    let id = r.data()["schedulePerformance"]["id"]
-        .as_str()
-        .expect("performance id")
-        .to_owned();
-    let r = app
-        .gql(
-            Some(admin),
-            "mutation($id: ID!) { publishPerformance(id: $id) { status } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(r.data()["publishPerformance"]["status"], "PUBLISHED");
-    id
+    app.published_performance(admin, input, &extra).await
 }
 
 /// A published session at a new venue of the admin's center.
