@@ -63,13 +63,21 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
 
 /// A JSON body `{"errors": [{message, extensions: {code}}]}` with `status`.
 pub(crate) fn error_body(status: StatusCode, message: &str, code: &str) -> Response {
+    errors_body(
+        status,
+        json!({ "message": message, "extensions": { "code": code } }),
+    )
+}
+
+/// A JSON body of one GraphQL error, with `status`.
+fn errors_body(status: StatusCode, error: serde_json::Value) -> Response {
     (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }).to_string(),
+        json!({ "errors": [error] }).to_string(),
     )
         .into_response()
 }
@@ -80,16 +88,10 @@ pub(crate) fn error_body(status: StatusCode, message: &str, code: &str) -> Respo
 pub(crate) fn app_error_body(status: StatusCode, err: &AppError) -> Response {
     use async_graphql::ErrorExtensions;
     let error = err.extend();
-    let mut response = (
+    let mut response = errors_body(
         status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json!({ "errors": [{ "message": error.message, "extensions": error.extensions }] })
-            .to_string(),
-    )
-        .into_response();
+        json!({ "message": error.message, "extensions": error.extensions }),
+    );
     if let AppError::Unavailable(_) = err {
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -319,9 +321,7 @@ async fn execute(
                 (Media::GraphqlResponse, AppError::Unauthenticated(_)) => StatusCode::UNAUTHORIZED,
                 (Media::GraphqlResponse, _) => StatusCode::SERVICE_UNAVAILABLE,
             };
-            if let AppError::Internal(detail) = &err {
-                tracing::error!(detail = %detail, "cannot check an access token");
-            }
+            // An `INTERNAL` detail is logged by `app_error_body`, never sent.
             let mut response = app_error_body(status, &err);
             if media == Media::GraphqlResponse {
                 response.headers_mut().insert(
